@@ -1,0 +1,1 @@
+"""Event store: nats-server supervisor, JetStream event store, KV session store, in-memory reference."""
