@@ -1,1 +1,1 @@
-"""Authentication primitives: passwords, signing keys, access and refresh tokens, API keys, passkeys, OIDC, rate limits."""
+"""Authentication primitives: passwords, keys, tokens, API keys, passkeys, OIDC, rate limits."""
