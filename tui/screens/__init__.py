@@ -1,0 +1,1 @@
+"""The TUI's screens. Today there is one, the status screen."""
