@@ -5,7 +5,7 @@ Public surface (import from here):
     parse_statement(sql, params) -> Statement      raises SqlParseError (code 7)
     Statement, WriteStatement, Select, Query, CreateTable, DropTable, Insert, Update, Delete, …
     encode_statement(statement) -> bytes / decode_statement(bytes) -> Statement
-    SqlError, SqlParseError, StoreRejected, QueryFailed (each with `.code`)
+    SqlParseError (code 7), StoreRejected (8), StoreTableNotFound (6): engine errors with `.reason`
 
 Must never: touch storage; executing statements belongs to `appliance.craton.store`.
 """
@@ -13,7 +13,7 @@ Must never: touch storage; executing statements belongs to `appliance.craton.sto
 from __future__ import annotations
 
 from appliance.craton.query.codec import decode_statement, encode_statement
-from appliance.craton.query.errors import QueryFailed, SqlError, SqlParseError, StoreRejected
+from appliance.craton.query.errors import SqlParseError, StoreRejected, StoreTableNotFound
 from appliance.craton.query.parser import parse_statement
 from appliance.craton.query.statements import (
     COLUMN_TYPES,
@@ -46,9 +46,9 @@ from appliance.craton.query.statements import (
     TableRef,
     Unary,
     Update,
-    Value,
     WriteStatement,
 )
+from appliance.craton.types import Value
 
 __all__ = [
     "COLUMN_TYPES",
@@ -73,15 +73,14 @@ __all__ = [
     "Ordinal",
     "Param",
     "Query",
-    "QueryFailed",
     "ResultValue",
     "Select",
     "SelectItem",
-    "SqlError",
     "SqlParseError",
     "Star",
     "Statement",
     "StoreRejected",
+    "StoreTableNotFound",
     "TableRef",
     "Unary",
     "Update",

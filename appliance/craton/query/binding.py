@@ -12,7 +12,8 @@ from typing import Any
 
 from appliance.craton.query import limits
 from appliance.craton.query.errors import SqlParseError
-from appliance.craton.query.statements import Lit, Param, Value
+from appliance.craton.query.statements import Lit, Param
+from appliance.craton.types import Value
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1

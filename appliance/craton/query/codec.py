@@ -11,8 +11,9 @@ import msgspec
 
 from appliance.craton.query.binding import check_value
 from appliance.craton.query.errors import SqlParseError
-from appliance.craton.query.statements import Delete, Expr, Insert, Lit, Select, Statement, Update, Value
+from appliance.craton.query.statements import Delete, Expr, Insert, Lit, Select, Statement, Update
 from appliance.craton.query.tree import query_roots, walk_all
+from appliance.craton.types import Value
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Statement)

@@ -35,11 +35,11 @@ from appliance.craton.query.statements import (
     Select,
     Statement,
     Update,
-    Value,
 )
 from appliance.craton.query.tokens import DIALECT, scan
 from appliance.craton.query.tree import max_param_index, query_roots, substitute, walk_all
 from appliance.craton.query.writes import InsertTemplate, create_table, delete, drop_table, insert, update
+from appliance.craton.types import Value
 
 _Translated = CreateTable | DropTable | InsertTemplate | Update | Delete | Query
 

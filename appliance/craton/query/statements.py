@@ -21,7 +21,7 @@ import msgspec
 
 if TYPE_CHECKING:
     # A SQL value as stored and bound: NULL, BOOLEAN, BIGINT or TIMESTAMP (int, ns), TEXT, BYTES.
-    Value: TypeAlias = bool | int | str | bytes | None
+    from appliance.craton.types import Value
 else:
     # msgspec cannot decode a union holding both str and bytes, but msgpack itself keeps them
     # apart (str and bin types), so at run time values decode as Any and `codec.decode_statement`

@@ -21,8 +21,8 @@ from appliance.craton.query.statements import (
     Param,
     Query,
     Unary,
-    Value,
 )
+from appliance.craton.types import Value
 
 _CHILDREN: dict[type, Callable[[Any], tuple[Expr, ...]]] = {
     Binary: lambda e: (e.left, e.right),
