@@ -29,6 +29,8 @@ TOKEN_BYTES_MAX: Final = 8 * 1024
 API_KEYS_MAX: Final = 10_000
 VERIFIED_CACHE_ENTRIES_MAX: Final = 4096
 TENANT_ID_MAX: Final = 2**32 - 1
+# Control plane and replica clocks may differ a little; a token is not refused for that.
+CLOCK_LEEWAY_S: Final = 5.0
 
 
 class AuthError(Exception):
@@ -91,7 +93,7 @@ class Authenticator:
         api_keys: list[ApiKeyEntry],
         issuer: str = JWT_ISSUER_DEFAULT,
         clock: Callable[[], float] = time.time,
-        leeway_s: float = 0.0,
+        leeway_s: float = CLOCK_LEEWAY_S,
     ) -> None:
         self._public_keys = list(public_keys)
         self._api_keys = [(bytes.fromhex(e.key_sha256), e) for e in api_keys]
@@ -141,16 +143,33 @@ class Authenticator:
                     algorithms=JWT_ALGORITHMS,
                     audience=JWT_AUDIENCE,
                     issuer=self._issuer,
-                    leeway=self._leeway_s,
-                    options={"require": ["exp", "iss", "aud", "sub", "tenant_id"]},
+                    # Times are checked below with the injected clock, the same one `check_fresh` uses.
+                    options={
+                        "require": ["exp", "iss", "aud", "sub", "tenant_id"],
+                        "verify_exp": False,
+                        "verify_iat": False,
+                        "verify_nbf": False,
+                    },
                 )
             except jwt.InvalidSignatureError:
                 last_reason = "signature does not verify"
                 continue
             except jwt.PyJWTError as error:
                 raise AuthError(f"invalid token: {error}") from None
+            self._check_not_before(claims)
             return _identity_from_claims(claims)
         raise AuthError(f"invalid token: {last_reason}")
+
+    def _check_not_before(self, claims: dict[str, object]) -> None:
+        now = self._clock() + self._leeway_s
+        for name in ("nbf", "iat"):
+            value = claims.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise AuthError(f"invalid token: {name} must be a number")
+            if value > now:
+                raise AuthError(f"invalid token: not valid yet ({name} is in the future)")
 
     def _api_key(self, key: str) -> Identity:
         digest = hashlib.sha256(key.encode()).digest()

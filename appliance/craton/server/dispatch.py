@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from appliance.craton.query.errors import SqlError
 from appliance.craton.server.engine_port import EnginePort, QueryResultLike
 from appliance.craton.types import EngineError, Offset, StreamId, TenantId
 from appliance.craton.wire.codes import ErrorCode
@@ -44,7 +43,7 @@ _ERROR_MESSAGE_CHARS_MAX = 2000
 def perform(engine: EnginePort, tenant_id: int, body: RequestBody) -> ResponseBody:
     try:
         return _run(engine, TenantId(tenant_id), body)
-    except (EngineError, SqlError) as error:
+    except EngineError as error:
         return error_reply(error)
     except Exception:
         # A bug or an environment failure the engine did not classify: log it in full here, tell
@@ -53,8 +52,8 @@ def perform(engine: EnginePort, tenant_id: int, body: RequestBody) -> ResponseBo
         return ErrorReply(int(ErrorCode.INTERNAL_ERROR), "internal error (logged on the replica)")
 
 
-def error_reply(error: EngineError | SqlError) -> ErrorReply:
-    code = getattr(error, "code", ErrorCode.UNKNOWN)
+def error_reply(error: EngineError) -> ErrorReply:
+    code = error.code
     hint = getattr(error, "leader_hint", None)
     message = str(error)[:_ERROR_MESSAGE_CHARS_MAX] or type(error).__name__
     return ErrorReply(int(code), message, hint if isinstance(hint, str) else None)
