@@ -36,8 +36,12 @@ def instance_body(**overrides: Any) -> dict[str, Any]:
             {"name": "PLATFORM", "last_sequence": 3, "messages": 3, "events": 3},
             {"name": "ORG_0190f3a4", "last_sequence": 1500, "messages": 1500, "events": 1499},
         ],
-        "projection": {"lag": 7, "lag_by_stream": {"PLATFORM": 0, "ORG_0190f3a4": 7}, "failed_events": 1,
-                       "lag_threshold": 1000},
+        "projection": {
+            "lag": 7,
+            "lag_by_stream": {"PLATFORM": 0, "ORG_0190f3a4": 7},
+            "failed_events": 1,
+            "lag_threshold": 1000,
+        },
     }
     body.update(overrides)
     return body
@@ -48,7 +52,11 @@ def readiness_body(ready: bool = True) -> dict[str, Any]:
         "status": "ready" if ready else "not_ready",
         "checks": [
             {"name": "nats", "ok": True, "detail": "connected to nats://127.0.0.1:41234"},
-            {"name": "jetstream", "ok": ready, "detail": "writable" if ready else "stream PLATFORM not writable"},
+            {
+                "name": "jetstream",
+                "ok": ready,
+                "detail": "writable" if ready else "stream PLATFORM not writable",
+            },
             {"name": "projections", "ok": True, "detail": "lag 7 under 1000"},
         ],
     }
@@ -66,10 +74,17 @@ def log_line(seq: int, message: str, *, level: str = "INFO", request_id: str | N
 
 
 def problem(status: int, title: str, detail: str, code: str) -> httpx.Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code,
-            "request_id": "0190f3a4-0000-7000-8000-000000000001"}
-    return httpx.Response(status, content=json.dumps(body).encode(),
-                          headers={"content-type": "application/problem+json"})
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": "0190f3a4-0000-7000-8000-000000000001",
+    }
+    return httpx.Response(
+        status, content=json.dumps(body).encode(), headers={"content-type": "application/problem+json"}
+    )
 
 
 Override = Callable[[httpx.Request], httpx.Response]
