@@ -66,9 +66,7 @@ class EngineDouble:
         self._note("append", tenant)
         return 0
 
-    def read_events(
-        self, tenant: int, stream: int, from_offset: int, max_bytes: int
-    ) -> tuple[list[bytes], None]:
+    def read_events(self, tenant: int, stream: int, from_offset: int, max_bytes: int) -> tuple[list[bytes], None]:
         self._note("read_events", tenant)
         return [], None
 

@@ -93,9 +93,7 @@ async def test_a_truncated_frame_from_a_departing_peer_harms_nothing(
         assert engine.calls == [("sync", 0)]
 
 
-async def test_a_truncated_frame_is_closed_by_the_idle_timer(
-    tmp_path: Path, signing_key: Ed25519PrivateKey
-) -> None:
+async def test_a_truncated_frame_is_closed_by_the_idle_timer(tmp_path: Path, signing_key: Ed25519PrivateKey) -> None:
     """Half a frame and then silence: the idle timeout closes the connection with a reason."""
     limits = ServerLimits(idle_timeout_s=0.3)
     async with running_server(EngineDouble(), signing_key, tmp_path, limits=limits) as server:
@@ -217,9 +215,7 @@ async def test_connection_cap(tmp_path: Path, signing_key: Ed25519PrivateKey, to
         await fourth.close()
 
 
-async def test_request_size_limit(
-    tmp_path: Path, signing_key: Ed25519PrivateKey, token_for: TokenFor
-) -> None:
+async def test_request_size_limit(tmp_path: Path, signing_key: Ed25519PrivateKey, token_for: TokenFor) -> None:
     """A request larger than request_bytes_max is refused from its header and the connection closed."""
     limits = ServerLimits(request_bytes_max=1024)
     engine = EngineDouble()
@@ -232,9 +228,7 @@ async def test_request_size_limit(
     assert engine.calls == [("query", 1)]
 
 
-async def test_rate_limit_per_tenant(
-    tmp_path: Path, signing_key: Ed25519PrivateKey, token_for: TokenFor
-) -> None:
+async def test_rate_limit_per_tenant(tmp_path: Path, signing_key: Ed25519PrivateKey, token_for: TokenFor) -> None:
     """Past its burst a tenant gets RateLimited (14); another tenant is still served."""
     limits = ServerLimits(rate_per_tenant_per_s=0.001, rate_burst_per_tenant=3)
     async with running_server(EngineDouble(), signing_key, tmp_path, limits=limits) as server:
