@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Protocol
 
+import msgspec
+
 from appliance.kernel.envelope import Commit, EventEnvelope
 from appliance.kernel.errors import InvalidInput
 from appliance.kernel.ids import OrgId, SessionId, UserId
@@ -79,12 +81,17 @@ class AppendResult(Struct, frozen=True):
 
 
 class StoredCommit(Struct, frozen=True):
-    """A commit as read back: where it sits in its stream."""
+    """A commit as read back: where it sits in its stream.
+
+    A message that cannot be decoded as a commit (corrupt or foreign) is still delivered, with no
+    events and `error` set, so that consumers can record it and move past it instead of stalling.
+    """
 
     stream: str
     subject: str
     sequence: int
     commit: Commit
+    error: str | None = None
 
 
 class AggregateHistory(Struct, frozen=True):
@@ -103,7 +110,6 @@ class StreamInfo(Struct, frozen=True):
     name: str
     last_sequence: int
     messages: int
-    events: int = 0
 
 
 class EventStore(Protocol):
@@ -140,16 +146,28 @@ class SessionRecord(Struct, frozen=True):
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
-    data: dict[str, str] = {}
+    data: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class SessionStore(Protocol):
-    """Sessions with a time to live (NATS KV in production). Expired records are never returned."""
+    """Sessions with a time to live (NATS KV in production). Expired records are never returned.
 
-    async def put(self, record: SessionRecord) -> None: ...
+    Sessions are addressed by user and session id together (the access token carries both), so a
+    user's sessions can be listed and ended without scanning everyone's.
+    """
 
-    async def get(self, session_id: SessionId) -> SessionRecord | None: ...
+    async def put(self, record: SessionRecord) -> None:
+        """Create or replace; the store forgets the record at `expires_at` by itself."""
+        ...
 
-    async def delete(self, session_id: SessionId) -> bool: ...
+    async def get(self, user_id: UserId, session_id: SessionId) -> SessionRecord | None: ...
 
-    async def list_for_user(self, user_id: UserId) -> list[SessionRecord]: ...
+    async def delete(self, user_id: UserId, session_id: SessionId) -> bool: ...
+
+    async def list_for_user(self, user_id: UserId) -> list[SessionRecord]:
+        """The user's live sessions, oldest first."""
+        ...
+
+    async def delete_all_for_user(self, user_id: UserId) -> int:
+        """End every session of the user; returns how many were ended."""
+        ...

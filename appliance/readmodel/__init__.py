@@ -1,0 +1,1 @@
+"""Read model: apsw connection, numbered migrations, projector runner with checkpoints."""

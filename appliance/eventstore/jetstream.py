@@ -1,0 +1,362 @@
+"""The JetStream adapters of the event store and session store ports (nats-py).
+
+Streams are file-backed (the server runs with `sync_interval: always`), refuse deletes and purges
+(the event log is the source of truth), and de-duplicate by `Nats-Msg-Id` = the id of a commit's
+first event. Optimistic concurrency uses `Nats-Expected-Last-Subject-Sequence`. Sessions live in
+a KV bucket where every entry carries a per-message TTL equal to the session's remaining life.
+
+This module must never decide anything about the domain: it stores and reads commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import api as js_api
+
+from appliance.eventstore.port import (
+    ORG_STREAM_PREFIX,
+    PLATFORM_STREAM,
+    AggregateHistory,
+    AppendResult,
+    SessionRecord,
+    StoredCommit,
+    StreamInfo,
+    stream_of,
+    stream_subjects,
+)
+from appliance.kernel.clock import Clock
+from appliance.kernel.envelope import Commit
+from appliance.kernel.errors import ConcurrencyConflict, InvalidInput, Unavailable
+from appliance.kernel.ids import SessionId, UserId
+from appliance.kernel.structs import from_json, to_json
+
+log = logging.getLogger("appliance.eventstore")
+
+PUBLISH_TIMEOUT_S = 5.0
+COMMIT_BYTES_MAX = 1_000_000
+SUBSCRIPTION_QUEUE_MAX = 10_000
+LOAD_TIMEOUT_S = 10.0
+SUBSCRIPTION_HEARTBEAT_S = 1.0  # a lost consumer (server restart) is noticed and rebuilt quickly
+DUPLICATE_WINDOW_S = 120.0
+HEALTH_STREAM = "CRATON_HEALTH"
+SESSION_BUCKET = "craton_sessions"
+SESSION_BUCKET_TTL_S = 90 * 24 * 3600  # an upper bound; each entry carries its own TTL
+_WRONG_LAST_SEQUENCE = (10071, 10164)
+
+
+async def connect(url: str, *, user: str | None, password: str | None) -> NatsClient:
+    """Connect with unlimited quick reconnects; the supervisor brings the server back."""
+
+    async def on_error(error: Exception) -> None:
+        log.warning("nats client error", extra={"detail": str(error)})
+
+    async def on_disconnected() -> None:
+        log.warning("disconnected from nats")
+
+    async def on_reconnected() -> None:
+        log.info("reconnected to nats")
+
+    try:
+        return await nats.connect(
+            servers=[url],
+            user=user,
+            password=password,
+            name="craton-appliance",
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,
+            connect_timeout=2,
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
+        )
+    except (OSError, nats.errors.Error) as error:
+        raise Unavailable(f"cannot connect to NATS at {url}: {error}") from None
+
+
+class JetStreamEventStore:
+    def __init__(self, client: NatsClient) -> None:
+        self._nc = client
+        self._js = client.jetstream(timeout=PUBLISH_TIMEOUT_S)
+        self._known_streams: set[str] = set()
+
+    async def ensure_stream(self, stream: str) -> None:
+        if stream in self._known_streams:
+            return
+        config = js_api.StreamConfig(
+            name=stream,
+            subjects=[stream_subjects(stream)],
+            storage=js_api.StorageType.FILE,
+            retention=js_api.RetentionPolicy.LIMITS,
+            discard=js_api.DiscardPolicy.NEW,
+            max_msg_size=COMMIT_BYTES_MAX,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            allow_direct=True,
+            deny_delete=True,
+            deny_purge=True,
+        )
+        await _call(self._js.add_stream(config))
+        self._known_streams.add(stream)
+
+    async def append(self, subject: str, commit: Commit, *, expected_last_sequence: int) -> AppendResult:
+        stream = stream_of(subject)
+        if not commit.events:
+            raise InvalidInput("a commit needs at least one event")
+        payload = to_json(commit)
+        if len(payload) > COMMIT_BYTES_MAX:
+            raise InvalidInput(f"commit of {len(payload)} bytes exceeds {COMMIT_BYTES_MAX}")
+        headers = {
+            "Nats-Msg-Id": str(commit.events[0].event_id),
+            "Nats-Expected-Stream": stream,
+            "Nats-Expected-Last-Subject-Sequence": str(expected_last_sequence),
+        }
+        await self.ensure_stream(stream)
+        try:
+            ack = await self._js.publish(subject, payload, headers=headers)
+        except nats.js.errors.APIError as error:
+            if error.err_code in _WRONG_LAST_SEQUENCE:
+                return await self._earlier_copy_or_conflict(subject, commit, expected_last_sequence)
+            raise Unavailable(f"JetStream refused the append: {error.description}") from None
+        except (nats.errors.Error, OSError) as error:
+            raise Unavailable(f"JetStream append failed: {type(error).__name__}") from None
+        return AppendResult(stream=ack.stream, sequence=ack.seq, duplicate=bool(ack.duplicate))
+
+    async def _earlier_copy_or_conflict(self, subject: str, commit: Commit, expected: int) -> AppendResult:
+        """JetStream checks the expected sequence before de-duplicating, so a retry of a commit that
+        already landed (its acknowledgement was lost) looks like a conflict; find it instead."""
+        stream = stream_of(subject)
+        first_id = commit.events[0].event_id
+        for stored in await self._collect(stream, subject, (await self.load(subject)).last_sequence):
+            if stored.commit.events and stored.commit.events[0].event_id == first_id:
+                return AppendResult(stream=stream, sequence=stored.sequence, duplicate=True)
+        raise ConcurrencyConflict(subject, expected)
+
+    async def load(self, subject: str) -> AggregateHistory:
+        stream = stream_of(subject)
+        try:
+            last = await self._js.get_last_msg(stream, subject)
+        except nats.js.errors.NotFoundError:
+            return AggregateHistory(subject=subject, last_sequence=0, events=[])
+        except (nats.errors.Error, OSError) as error:
+            raise Unavailable(f"JetStream read failed: {type(error).__name__}") from None
+        last_sequence = int(last.seq or 0)
+        stored = await asyncio.wait_for(self._collect(stream, subject, last_sequence), LOAD_TIMEOUT_S)
+        events = [event for item in stored for event in item.commit.events]
+        return AggregateHistory(subject=subject, last_sequence=last_sequence, events=events)
+
+    async def _collect(self, stream: str, subject: str, last_sequence: int) -> list[StoredCommit]:
+        found: list[StoredCommit] = []
+        done = asyncio.Event()
+
+        async def on_message(msg: Msg) -> None:
+            item = _decode(stream, msg)
+            if item.error is None:
+                found.append(item)
+            if item.sequence >= last_sequence:
+                done.set()
+
+        sub = await self._js.subscribe(
+            subject,
+            stream=stream,
+            ordered_consumer=True,
+            cb=on_message,
+            deliver_policy=js_api.DeliverPolicy.ALL,
+        )
+        try:
+            await done.wait()
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+        return found
+
+    async def read(self, stream: str, *, after_sequence: int, limit: int) -> list[StoredCommit]:
+        if limit < 1:
+            raise InvalidInput("limit must be at least 1")
+        info = await _call(self._js.stream_info(stream))
+        last = min(int(info.state.last_seq), after_sequence + limit)
+        if last <= after_sequence:
+            return []
+        found: list[StoredCommit] = []
+        async for item in self.subscribe(stream, after_sequence=after_sequence):
+            found.append(item)
+            if item.sequence >= last:
+                break
+        return found
+
+    async def subscribe(self, stream: str, *, after_sequence: int) -> AsyncIterator[StoredCommit]:
+        """Ordered-consumer replay with a callback (the fast path of nats-py), then live delivery."""
+        queue: asyncio.Queue[StoredCommit] = asyncio.Queue(SUBSCRIPTION_QUEUE_MAX)
+
+        async def on_message(msg: Msg) -> None:
+            await queue.put(_decode(stream, msg))
+
+        sub = await _call(
+            self._js.subscribe(
+                stream_subjects(stream),
+                stream=stream,
+                ordered_consumer=True,
+                cb=on_message,
+                idle_heartbeat=SUBSCRIPTION_HEARTBEAT_S,
+                config=js_api.ConsumerConfig(
+                    deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_sequence + 1
+                ),
+            )
+        )
+        position = after_sequence
+        try:
+            while True:
+                item = await queue.get()
+                if item.sequence <= position:
+                    continue  # an ordered consumer may redeliver after it resets
+                position = item.sequence
+                yield item
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+
+    async def streams(self) -> list[StreamInfo]:
+        infos = await _call(self._js.streams_info())
+        return sorted(
+            (
+                StreamInfo(name=i.config.name, last_sequence=int(i.state.last_seq), messages=int(i.state.messages))
+                for i in infos
+                if i.config.name and (i.config.name == PLATFORM_STREAM or i.config.name.startswith(ORG_STREAM_PREFIX))
+            ),
+            key=lambda s: s.name,
+        )
+
+    async def probe_writable(self) -> None:
+        """Write one message to a tiny health stream: proves JetStream can persist right now."""
+        if HEALTH_STREAM not in self._known_streams:
+            await _call(
+                self._js.add_stream(
+                    js_api.StreamConfig(
+                        name=HEALTH_STREAM,
+                        subjects=["craton.health"],
+                        storage=js_api.StorageType.FILE,
+                        max_msgs_per_subject=1,
+                    )
+                )
+            )
+            self._known_streams.add(HEALTH_STREAM)
+        await _call(self._js.publish("craton.health", b"ok", timeout=2.0))
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._nc.is_connected)
+
+
+def _decode(stream: str, msg: Msg) -> StoredCommit:
+    sequence = int(msg.metadata.sequence.stream)
+    try:
+        commit = from_json(msg.data, Commit, what="commit")
+    except InvalidInput as error:
+        return StoredCommit(
+            stream=stream,
+            subject=msg.subject,
+            sequence=sequence,
+            commit=Commit(events=[]),
+            error=error.message,
+        )
+    return StoredCommit(stream=stream, subject=msg.subject, sequence=sequence, commit=commit)
+
+
+async def _call(awaitable: Awaitable[Any]) -> Any:
+    try:
+        return await awaitable
+    except nats.js.errors.APIError as error:
+        raise Unavailable(f"JetStream API error: {error.description}") from None
+    except (nats.errors.Error, OSError) as error:
+        raise Unavailable(f"NATS request failed: {type(error).__name__}") from None
+
+
+class KvSessionStore:
+    """Sessions in a NATS KV bucket, key `<user id>.<session id>`, TTL per entry."""
+
+    def __init__(self, client: NatsClient, clock: Clock) -> None:
+        self._js = client.jetstream(timeout=PUBLISH_TIMEOUT_S)
+        self._clock = clock
+        self._kv: Any = None
+
+    async def _bucket(self) -> Any:
+        if self._kv is None:
+            config = js_api.KeyValueConfig(
+                bucket=SESSION_BUCKET,
+                history=1,
+                ttl=SESSION_BUCKET_TTL_S,
+                storage=js_api.StorageType.FILE,
+            )
+            self._kv = await _call(self._js.create_key_value(config))
+        return self._kv
+
+    async def put(self, record: SessionRecord) -> None:
+        remaining_s = (record.expires_at - self._clock.now()).total_seconds()
+        if remaining_s < 1:
+            raise InvalidInput("session already expired")
+        await self._bucket()
+        subject = f"$KV.{SESSION_BUCKET}.{record.user_id}.{record.session_id}"
+        await _call(self._js.publish(subject, to_json(record), msg_ttl=max(1, int(remaining_s))))
+
+    async def get(self, user_id: UserId, session_id: SessionId) -> SessionRecord | None:
+        kv = await self._bucket()
+        try:
+            entry = await kv.get(f"{user_id}.{session_id}")
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        except (nats.errors.Error, OSError) as error:
+            raise Unavailable(f"session store read failed: {type(error).__name__}") from None
+        return self._live(entry.value)
+
+    def _live(self, value: bytes | None) -> SessionRecord | None:
+        if not value:
+            return None
+        record = from_json(value, SessionRecord, what="session")
+        return record if record.expires_at > self._clock.now() else None
+
+    async def delete(self, user_id: UserId, session_id: SessionId) -> bool:
+        existed = await self.get(user_id, session_id) is not None
+        kv = await self._bucket()
+        await _call(kv.purge(f"{user_id}.{session_id}"))
+        return existed
+
+    async def list_for_user(self, user_id: UserId) -> list[SessionRecord]:
+        kv = await self._bucket()
+        records: list[SessionRecord] = []
+        for key in await self._keys(kv, user_id):
+            with contextlib.suppress(nats.js.errors.KeyNotFoundError):
+                entry = await kv.get(key)
+                record = self._live(entry.value)
+                if record is not None:
+                    records.append(record)
+        return sorted(records, key=lambda r: r.created_at)
+
+    async def delete_all_for_user(self, user_id: UserId) -> int:
+        kv = await self._bucket()
+        live = await self.list_for_user(user_id)
+        for key in await self._keys(kv, user_id):
+            await _call(kv.purge(key))
+        return len(live)
+
+    async def _keys(self, kv: Any, user_id: UserId) -> list[str]:
+        """The user's keys, filtered by the server (nats-py's `keys(filters=…)` scans every key)."""
+        try:
+            watcher = await kv.watch(f"{user_id}.*", ignore_deletes=True, meta_only=True)
+            keys: list[str] = []
+            async for entry in watcher:
+                if entry is None:
+                    break
+                keys.append(entry.key)
+            await watcher.stop()
+        except (nats.errors.Error, OSError) as error:
+            raise Unavailable(f"session store scan failed: {type(error).__name__}") from None
+        return keys

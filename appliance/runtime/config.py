@@ -1,0 +1,152 @@
+"""Configuration: flags > `CRATON_*` environment > `craton.toml` in the data dir > defaults.
+
+Loading never writes anything. Every problem (corrupt TOML, unknown key, wrong type, an address
+off loopback without TLS) is a `ConfigError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from appliance.kernel.errors import ConfigError
+
+CONFIG_FILE = "craton.toml"
+DEFAULT_HTTP = "127.0.0.1:8470"
+ENV_PREFIX = "CRATON_"
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    http: str = DEFAULT_HTTP
+    nats_url: str | None = None
+    nats_port: int = 0
+    instance_name: str = "craton"
+    log_level: str = "info"
+    projection_lag_threshold: int = 1000
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def http_host(self) -> str:
+        return split_address(self.http)[0]
+
+    @property
+    def http_port(self) -> int:
+        return split_address(self.http)[1]
+
+
+_TYPES: dict[str, type] = {
+    "http": str,
+    "nats_url": str,
+    "nats_port": int,
+    "instance_name": str,
+    "log_level": str,
+    "projection_lag_threshold": int,
+    "tls_cert": Path,
+    "tls_key": Path,
+}
+_LOG_LEVELS = {"debug", "info", "warning", "error"}
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("craton", appauthor=False))
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"address {address!r} must be HOST:PORT with a port from 0 to 65535")
+    return host.strip("[]"), int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    kind = _TYPES.get(key)
+    if kind is None:
+        raise ConfigError(f"{source}: unknown setting {key!r} (known: {', '.join(sorted(_TYPES))})")
+    if kind is int:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, str))
+            or (isinstance(value, str) and not value.isdigit())
+        ):
+            raise ConfigError(f"{source}: {key} must be a whole number, not {value!r}")
+        return int(value)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{source}: {key} must be a non-empty string, not {value!r}")
+    return Path(value).expanduser() if kind is Path else value
+
+
+def read_file(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / CONFIG_FILE
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+    return {key: _coerce(key, value, str(path)) for key, value in raw.items()}
+
+
+def read_env(env: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and name != f"{ENV_PREFIX}DATA_DIR":
+            key = name.removeprefix(ENV_PREFIX).lower()
+            if key in _TYPES:
+                found[key] = _coerce(key, value, f"environment {name}")
+    return found
+
+
+def load(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
+    """Resolve the configuration; `flags` holds only what the user passed on the command line."""
+    env = os.environ if env is None else env
+    data_dir_text = flags.get("data_dir") or env.get(f"{ENV_PREFIX}DATA_DIR")
+    data_dir = Path(data_dir_text).expanduser().absolute() if data_dir_text else default_data_dir()
+    merged: dict[str, Any] = {}
+    merged.update(read_file(data_dir))
+    merged.update(read_env(env))
+    merged.update(
+        {k: _coerce(k, v, f"--{k.replace('_', '-')}") for k, v in flags.items() if k != "data_dir" and v is not None}
+    )
+    config = replace(Config(data_dir=data_dir), **merged)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    host, _ = split_address(config.http)
+    if not is_loopback(host) and not (config.tls_cert and config.tls_key):
+        raise ConfigError(f"HTTP on {host} is off loopback: set tls_cert and tls_key to serve it over TLS")
+    if config.log_level.lower() not in _LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {sorted(_LOG_LEVELS)}")
+    if not 0 <= config.nats_port <= 65535:
+        raise ConfigError("nats_port must be from 0 to 65535")
+    if config.projection_lag_threshold < 1:
+        raise ConfigError("projection_lag_threshold must be at least 1")
+    if config.nats_url is not None and not config.nats_url.startswith(("nats://", "tls://")):
+        raise ConfigError("nats_url must start with nats:// or tls://")
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("tls_cert and tls_key must be given together")
+
+
+SETTINGS = tuple(f.name for f in fields(Config))

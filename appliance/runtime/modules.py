@@ -1,0 +1,20 @@
+"""The bounded contexts that make up the appliance: their projections and HTTP routes.
+
+This is the one list to extend when a context is added.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.instance.http import InstanceController
+from appliance.instance.projection import InstanceProjection
+from appliance.readmodel.projector import Projection
+
+
+def projections() -> list[Projection]:
+    return [InstanceProjection()]
+
+
+def route_handlers() -> list[Any]:
+    return [InstanceController]
