@@ -114,3 +114,12 @@ def test_defaults_are_optional_on_the_wire() -> None:
     assert request.body == Query("SELECT 1", [])
     request = decode_request(msgspec.msgpack.encode([3, 1, ["append_events", 9, [b"x"]]]))
     assert request.body == AppendEvents(9, [b"x"], None)
+
+
+def test_the_documented_example_bytes() -> None:
+    """docs/craton-wire.md's example frame is exactly what the codec produces."""
+    from appliance.craton.wire.frame import encode_frame
+
+    payload = encode_message(Request(5, 1, Query("SELECT 1")))
+    assert payload == bytes.fromhex("940501 93 a5") + b"query" + b"\xa8SELECT 1" + bytes.fromhex("90c0")
+    assert encode_frame(payload)[:14] == bytes.fromhex("56444220 0001 00000015 3d956d94")
