@@ -80,9 +80,7 @@ class ApplianceClient:
 
     async def readiness(self) -> ReadinessReply:
         # 503 is the normal "not ready" answer and carries the same body as 200.
-        return await self._get(
-            "/readyz", {"verbose": ""}, ReadinessReply, body_statuses=frozenset({200, 503})
-        )
+        return await self._get("/readyz", {"verbose": ""}, ReadinessReply, body_statuses=frozenset({200, 503}))
 
     async def logs(self, *, after: int, limit: int) -> LogPage:
         invariant(after >= 0, "a log cursor is never negative")

@@ -46,7 +46,8 @@ async def attach(
 
     `transport`, `headless` and `auto_pilot` exist for tests and scripted runs; the appliance
     calls `attach(url, poll_interval_s=...)` only. An unusable `url` raises `AddressInvalid`
-    before anything is drawn.
+    before anything is drawn. Cancelling the task that awaits it closes the app, restores the
+    terminal and raises `CancelledError` as usual.
     """
     invariant(0 < poll_interval_s <= poll_interval_s_max, "the poll interval must be in (0, 3600] s")
     base_url = normalise_base_url(url)
@@ -54,6 +55,11 @@ async def attach(
     async with ApplianceClient(base_url, transport=transport, request_timeout_s=timeout_s) as client:
         app = CratonApp(Poller(client), poll_interval_s=poll_interval_s)
         await app.run_async(headless=headless, auto_pilot=auto_pilot)
+    # Textual absorbs a cancellation of the task running it (it still restores the terminal);
+    # re-raise it so a caller that cancels attach() sees the usual CancelledError.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:

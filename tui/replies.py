@@ -18,8 +18,10 @@ import msgspec
 
 from tui.errors import ReplyInvalid
 
+# A century: an uptime beyond it is a broken clock, not a long-lived appliance.
+uptime_s_max = 100 * 365.25 * 86_400
 Count = Annotated[int, msgspec.Meta(ge=0)]
-Seconds = Annotated[float, msgspec.Meta(ge=0)]
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=uptime_s_max)]
 
 
 class Reply(msgspec.Struct, frozen=True, kw_only=True):

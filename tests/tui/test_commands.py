@@ -25,8 +25,7 @@ async def open_palette(running: Running, query: str = "") -> CommandPalette:
 def listed_titles(palette: CommandPalette) -> list[str]:
     command_list = palette.query_one(CommandList)
     return [
-        str(command_list.get_option_at_index(index).prompt).split("\n")[0]
-        for index in range(command_list.option_count)
+        str(command_list.get_option_at_index(index).prompt).split("\n")[0] for index in range(command_list.option_count)
     ]
 
 

@@ -98,9 +98,7 @@ def test_lag_severity_and_figures() -> None:
 def test_format_check_marks_pass_and_fail() -> None:
     """A passing check gets ✔, a failing one ✘, each with its cleaned detail."""
     assert format_check(ReadinessCheck(name="nats", ok=True, detail="up")) == "✔ nats: up"
-    assert (
-        format_check(ReadinessCheck(name="jetstream", ok=False, detail="x\x1by")) == "✘ jetstream: x\ufffdy"
-    )
+    assert format_check(ReadinessCheck(name="jetstream", ok=False, detail="x\x1by")) == "✘ jetstream: x\ufffdy"
 
 
 def test_format_log_line_uses_the_lines_own_zone_and_names_the_request() -> None:
@@ -119,9 +117,7 @@ def test_format_log_line_uses_the_lines_own_zone_and_names_the_request() -> None
 
 def test_format_log_line_bounds_the_message() -> None:
     """A huge message is cut, so one line cannot hold megabytes in the log area."""
-    line = LogLine(
-        seq=1, ts=datetime(2026, 1, 2, tzinfo=UTC), level="INFO", logger="l", message="m" * 100_000
-    )
+    line = LogLine(seq=1, ts=datetime(2026, 1, 2, tzinfo=UTC), level="INFO", logger="l", message="m" * 100_000)
     assert len(format_log_line(line)) < 2100
 
 

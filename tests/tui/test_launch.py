@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -88,6 +89,29 @@ async def test_attach_survives_the_appliance_going_away_and_coming_back() -> Non
     assert "UNREACHABLE" in states[0]
     assert "Connection refused" in states[0] or "ConnectError" in states[0]
     assert states[1].startswith("● online")
+
+
+async def test_cancelling_attach_raises_cancelled_and_stops_polling() -> None:
+    """A cancelled attach() ends with CancelledError, leaves no task behind and polls no more."""
+    fake = FakeAppliance()
+    appliance = LoopbackAppliance(fake)
+    url = await appliance.start()
+    try:
+        task = asyncio.create_task(attach(url, poll_interval_s=0.05, headless=True))
+        for _ in range(pauses_max):
+            if len(fake.log_requests()) >= 2:
+                break
+            await asyncio.sleep(pause_s)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        requests = len(fake.requests)
+        # Give a leftover poll loop several intervals to show itself; none may run.
+        await asyncio.sleep(0.2)
+        assert len(fake.requests) == requests
+        assert [other for other in asyncio.all_tasks() if other is not asyncio.current_task()] == []
+    finally:
+        await appliance.stop()
 
 
 async def test_attach_refuses_an_unusable_url_before_starting() -> None:

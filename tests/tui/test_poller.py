@@ -140,9 +140,7 @@ async def test_a_restarted_appliance_is_noticed_and_its_log_followed_from_the_st
 async def test_log_errors_are_reported_and_the_cursor_is_kept() -> None:
     """A failing logs endpoint is an error of the round; when it recovers nothing is skipped."""
     fake = FakeAppliance()
-    fake.overrides["/api/v1/instance/logs"] = lambda _: problem(
-        500, "Internal Server Error", "disk", "internal"
-    )
+    fake.overrides["/api/v1/instance/logs"] = lambda _: problem(500, "Internal Server Error", "disk", "internal")
     poller = poller_for(fake)
     view = await poller.poll()
     assert view.errors == (

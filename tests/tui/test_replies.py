@@ -54,9 +54,7 @@ def test_optional_fields_may_be_absent() -> None:
     assert decode_reply(b'{"status": "ready"}', ReadinessReply, what="readyz").checks == ()
     line = log_line(1, "m")
     del line["request_id"]
-    assert (
-        decode_reply(encode({"lines": [line], "next": 1}), LogPage, what="logs").lines[0].request_id is None
-    )
+    assert decode_reply(encode({"lines": [line], "next": 1}), LogPage, what="logs").lines[0].request_id is None
 
 
 @pytest.mark.parametrize(
@@ -67,6 +65,7 @@ def test_optional_fields_may_be_absent() -> None:
         (lambda body: body.pop("streams"), "streams"),
         (lambda body: body.update(started_at="yesterday"), "$.started_at"),
         (lambda body: body.update(streams=[{"name": "X"}]), "$.streams[0]"),
+        (lambda body: body.update(uptime_s=1e308), "$.uptime_s"),
     ],
 )
 def test_wrong_shapes_are_reply_invalid_naming_the_field(change, path: str) -> None:

@@ -166,17 +166,13 @@ async def test_malformed_json_wrong_shape_and_problem_replies_are_shown_as_error
     fake = running.fake
     fake.overrides["/api/v1/instance"] = lambda _: httpx.Response(200, content=b"{not json")
     fake.overrides["/readyz"] = lambda _: httpx.Response(200, json={"status": 1, "checks": "many"})
-    fake.overrides["/api/v1/instance/logs"] = lambda _: problem(
-        500, "Internal Server Error", "boom", "internal"
-    )
+    fake.overrides["/api/v1/instance/logs"] = lambda _: problem(500, "Internal Server Error", "boom", "internal")
     await running.poll()
     box = running.app.status_screen.query_one(ErrorBox)
     assert box.display
     lines = box.text.splitlines()
     assert lines[0].startswith("✘ GET /api/v1/instance: reply is not valid JSON")
-    assert lines[1].startswith(
-        "✘ GET /readyz: unexpected reply shape: Expected `str`, got `int` - at `$.status`"
-    )
+    assert lines[1].startswith("✘ GET /readyz: unexpected reply shape: Expected `str`, got `int` - at `$.status`")
     assert lines[2] == (
         "✘ GET /api/v1/instance/logs: HTTP 500 Internal Server Error: boom [internal] "
         "(request 0190f3a4-0000-7000-8000-000000000001)"
