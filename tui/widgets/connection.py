@@ -41,7 +41,7 @@ class ConnectionBar(Panel):
             line += f"  ·  up {format_duration(instance.uptime_s)}"
         lines = [line]
         if view.instance is not None and view.instance.setup_pending:
-            lines.append("setup pending: create the first owner with the one-time setup token")
+            lines.append("setup pending · one-time token: craton admin setup-token")
         return lines
 
     def _unreachable_lines(self, view: StatusView) -> list[str]:
