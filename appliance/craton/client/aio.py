@@ -157,9 +157,7 @@ class AsyncClient:
         reply = await self._call(AppendEvents(stream_id, events, expected_offset))
         return _expect(reply, EventsAppended).first_offset
 
-    async def read_events(
-        self, stream_id: int, from_offset: int = 0, max_bytes: int = READ_BYTES_MAX
-    ) -> EventsRead:
+    async def read_events(self, stream_id: int, from_offset: int = 0, max_bytes: int = READ_BYTES_MAX) -> EventsRead:
         return _expect(await self._call(ReadEvents(stream_id, from_offset, max_bytes)), EventsRead)
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> QueryRows:
@@ -218,9 +216,7 @@ class AsyncClient:
                 return None
             await self.close()
             host, port = parse_address(self._addresses[self._current])
-            opening = asyncio.open_connection(
-                host, port, ssl=self._tls, server_hostname=host if self._tls else None
-            )
+            opening = asyncio.open_connection(host, port, ssl=self._tls, server_hostname=host if self._tls else None)
             reader, writer = await asyncio.wait_for(opening, self._connect_timeout_s)
             self._connection = _Connection(reader, writer)
             reply = await self._round_trip(Handshake(PROTOCOL_VERSION, self._token))

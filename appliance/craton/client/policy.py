@@ -114,9 +114,7 @@ class Attempts:
     def on_connection_lost(self, reason: str, *, write_sent: bool) -> float:
         """Seconds to wait before retrying on the next address, or raise."""
         if write_sent:
-            raise OutcomeUnknown(
-                f"connection lost after the write was sent ({reason}); it may have been applied"
-            )
+            raise OutcomeUnknown(f"connection lost after the write was sent ({reason}); it may have been applied")
         if self.attempt >= self._policy.retries_max:
             raise ConnectionFailed(f"gave up after {self.attempt + 1} attempts: {reason}")
         self.attempt += 1

@@ -119,13 +119,9 @@ class Client:
         return _expect(self._call(CreateStream(name)), StreamCreated).stream_id
 
     def append(self, stream_id: int, events: list[bytes], *, expected_offset: int | None = None) -> int:
-        return _expect(
-            self._call(AppendEvents(stream_id, events, expected_offset)), EventsAppended
-        ).first_offset
+        return _expect(self._call(AppendEvents(stream_id, events, expected_offset)), EventsAppended).first_offset
 
-    def read_events(
-        self, stream_id: int, from_offset: int = 0, max_bytes: int = READ_BYTES_MAX
-    ) -> EventsRead:
+    def read_events(self, stream_id: int, from_offset: int = 0, max_bytes: int = READ_BYTES_MAX) -> EventsRead:
         return _expect(self._call(ReadEvents(stream_id, from_offset, max_bytes)), EventsRead)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> QueryRows:

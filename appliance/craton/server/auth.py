@@ -197,9 +197,7 @@ def _identity_from_claims(claims: dict[str, object]) -> Identity:
 def check_tenant(identity: Identity, requested_tenant: int) -> None:
     """The request's tenant must be the credential's tenant: a claimed tenant is never trusted."""
     if identity.tenant_id != requested_tenant:
-        raise AuthError(
-            f"credential is for tenant {identity.tenant_id}, request names tenant {requested_tenant}"
-        )
+        raise AuthError(f"credential is for tenant {identity.tenant_id}, request names tenant {requested_tenant}")
 
 
 def issue_token(

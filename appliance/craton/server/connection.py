@@ -115,9 +115,7 @@ class ClientConnection(asyncio.Protocol):
         try:
             request = decode_request(payload)
         except MessageError as error:
-            self._reply(
-                peek_request_id(payload), "Invalid", _error(ErrorCode.INVALID_REQUEST, error.reason), started
-            )
+            self._reply(peek_request_id(payload), "Invalid", _error(ErrorCode.INVALID_REQUEST, error.reason), started)
             return
         if self._shared.draining:
             reply = _error(ErrorCode.INTERNAL_ERROR, "replica is shutting down; retry on another replica")
@@ -139,9 +137,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _on_handshake(self, request: Request, body: Handshake, started: float) -> None:
         if body.client_version != PROTOCOL_VERSION:
-            message = (
-                f"client protocol {body.client_version} not supported (server speaks {PROTOCOL_VERSION})"
-            )
+            message = f"client protocol {body.client_version} not supported (server speaks {PROTOCOL_VERSION})"
             self._reply(request.id, "Handshake", _error(ErrorCode.INVALID_REQUEST, message), started)
             return
         try:
@@ -161,16 +157,12 @@ class ClientConnection(asyncio.Protocol):
                 fresh = not self._shared.authenticator.has_verified(request.auth_token)
                 identity = self._shared.authenticator.authenticate(request.auth_token)
                 if fresh:
-                    self._shared.audit_auth(
-                        identity.tenant_id, identity.subject, True, f"request by {identity.method}"
-                    )
+                    self._shared.audit_auth(identity.tenant_id, identity.subject, True, f"request by {identity.method}")
             elif self._identity is not None:
                 identity = self._identity
                 self._shared.authenticator.check_fresh(identity)
             else:
-                raise AuthError(
-                    "not authenticated: send a Handshake with a token, or a token with the request"
-                )
+                raise AuthError("not authenticated: send a Handshake with a token, or a token with the request")
             check_tenant(identity, request.tenant_id)
         except AuthError as error:
             self._refuse(request, error.reason, started)
@@ -185,9 +177,7 @@ class ClientConnection(asyncio.Protocol):
         self._reply(request.id, op_name(request), _error(ErrorCode.AUTHENTICATION_FAILED, reason), started)
         if self._auth_failures >= AUTH_FAILURES_PER_CONNECTION_MAX:
             self._shared.metrics.connections_refused.labels(reason="auth_failures").inc()
-            self._close_with(
-                ErrorCode.AUTHENTICATION_FAILED, "too many refused credentials on this connection"
-            )
+            self._close_with(ErrorCode.AUTHENTICATION_FAILED, "too many refused credentials on this connection")
 
     def _start(self, request: Request, tenant_id: int, started: float) -> None:
         self._in_flight += 1
@@ -231,9 +221,7 @@ class ClientConnection(asyncio.Protocol):
     def _update_reading(self) -> None:
         if self._transport is None or self._closing:
             return
-        should_pause = (
-            self._writing_paused or self._in_flight >= self._shared.limits.in_flight_per_connection_max
-        )
+        should_pause = self._writing_paused or self._in_flight >= self._shared.limits.in_flight_per_connection_max
         if should_pause and not self._reading_paused:
             self._transport.pause_reading()
         elif not should_pause and self._reading_paused:

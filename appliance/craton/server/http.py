@@ -56,9 +56,7 @@ def check_readiness(status: Mapping[str, Any], journal_dir: Path, *, disk_free_b
     caught_up = bool(status.get("projections_caught_up", False))
     checks["projections_caught_up"] = caught_up
     if not caught_up:
-        detail["projections_caught_up"] = (
-            f"applied {status.get('applied_position')} of {status.get('log_position')}"
-        )
+        detail["projections_caught_up"] = f"applied {status.get('applied_position')} of {status.get('log_position')}"
     return Readiness(all(checks.values()), checks, detail)
 
 

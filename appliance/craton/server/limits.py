@@ -36,9 +36,7 @@ class ServerLimits(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         if self.connections_max < 1 or self.request_bytes_max < 64 or self.in_flight_per_connection_max < 1:
-            raise ValueError(
-                "connections_max, request_bytes_max and in_flight_per_connection_max must be positive"
-            )
+            raise ValueError("connections_max, request_bytes_max and in_flight_per_connection_max must be positive")
         if self.idle_timeout_s <= 0 or self.rate_per_tenant_per_s <= 0 or self.rate_burst_per_tenant < 1:
             raise ValueError("idle timeout and rate must be positive and burst at least 1")
 
@@ -50,9 +48,7 @@ class TenantRateLimiter:
     dropped when the table is full (a full bucket is the same as no bucket).
     """
 
-    def __init__(
-        self, *, rate_per_s: float, burst: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, rate_per_s: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate_per_s = rate_per_s
         self._burst = burst
         self._clock = clock

@@ -31,9 +31,7 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.in_flight = Gauge("craton_requests_in_flight", "Requests being executed", registry=self.registry)
-        self.connections = Gauge(
-            "craton_connections_active", "Open client connections", registry=self.registry
-        )
+        self.connections = Gauge("craton_connections_active", "Open client connections", registry=self.registry)
         self.connections_refused = Counter(
             "craton_connections_refused",
             "Connections refused or closed by a limit",
@@ -41,15 +39,11 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.auth_failures = Counter("craton_auth_failures", "Refused credentials", registry=self.registry)
-        self.rate_limited = Counter(
-            "craton_rate_limited", "Requests refused by the rate limit", registry=self.registry
-        )
+        self.rate_limited = Counter("craton_rate_limited", "Requests refused by the rate limit", registry=self.registry)
         self.frame_errors = Counter(
             "craton_frame_errors", "Connections closed for a malformed frame", registry=self.registry
         )
-        self._engine = Gauge(
-            "craton_engine", "Numeric engine status fields", ["field"], registry=self.registry
-        )
+        self._engine = Gauge("craton_engine", "Numeric engine status fields", ["field"], registry=self.registry)
 
     def render(self, engine_status: Mapping[str, object]) -> bytes:
         """Prometheus text exposition, with the engine's numeric status fields refreshed first."""

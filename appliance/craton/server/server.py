@@ -76,14 +76,10 @@ class ReplicaServer:
         self.address: tuple[str, int] | None = None
         self.http_address: tuple[str, int] | None = None
 
-    async def start(
-        self, host: str, port: int, *, http_host: str | None = None, http_port: int | None = None
-    ) -> None:
+    async def start(self, host: str, port: int, *, http_host: str | None = None, http_port: int | None = None) -> None:
         for each in (host, http_host):
             if each is not None and not is_loopback(each) and self._tls is None:
-                raise ServerConfigError(
-                    f"refusing to listen on {each} without TLS: give a certificate and key"
-                )
+                raise ServerConfigError(f"refusing to listen on {each} without TLS: give a certificate and key")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: ClientConnection(self._shared), host, port, ssl=self._tls, reuse_address=True

@@ -38,9 +38,7 @@ class ServerShared:
         self.limits = limits
         self.metrics = metrics
         self.executor = executor
-        self.limiter = TenantRateLimiter(
-            rate_per_s=limits.rate_per_tenant_per_s, burst=limits.rate_burst_per_tenant
-        )
+        self.limiter = TenantRateLimiter(rate_per_s=limits.rate_per_tenant_per_s, burst=limits.rate_burst_per_tenant)
         self.connections: set[ClientConnection] = set()
         self.draining = False
 

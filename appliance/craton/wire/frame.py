@@ -108,13 +108,9 @@ class FrameDecoder:
             # Refuse garbage as soon as four bytes show it, rather than waiting for a full header
             # that a hostile or confused peer may never send.
             if len(self._buffer) >= _MAGIC.size and _MAGIC.unpack_from(self._buffer)[0] != FRAME_MAGIC:
-                raise FrameError(
-                    f"bad frame magic 0x{_MAGIC.unpack_from(self._buffer)[0]:08x} (expected 'VDB ')"
-                )
+                raise FrameError(f"bad frame magic 0x{_MAGIC.unpack_from(self._buffer)[0]:08x} (expected 'VDB ')")
             return None
-        length, crc = parse_header(
-            bytes(self._buffer[:FRAME_HEADER_BYTES]), payload_bytes_max=self._payload_bytes_max
-        )
+        length, crc = parse_header(bytes(self._buffer[:FRAME_HEADER_BYTES]), payload_bytes_max=self._payload_bytes_max)
         end = FRAME_HEADER_BYTES + length
         if len(self._buffer) < end:
             return None

@@ -36,9 +36,7 @@ _SCALARS: Final = (type(None), bool, int, float, str, bytes)
 def _check_values(values: list[Any], what: str) -> None:
     for index, value in enumerate(values):
         if not isinstance(value, _SCALARS):
-            raise TypeError(
-                f"{what}[{index}] must be null, bool, int, float, str or bytes, not {type(value).__name__}"
-            )
+            raise TypeError(f"{what}[{index}] must be null, bool, int, float, str or bytes, not {type(value).__name__}")
 
 
 class _Message(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
@@ -106,9 +104,7 @@ class Sync(_Message, frozen=True, tag="sync"):
     pass
 
 
-RequestBody = (
-    Handshake | CreateStream | AppendEvents | ReadEvents | Query | QueryAt | Execute | VerifyChain | Sync
-)
+RequestBody = Handshake | CreateStream | AppendEvents | ReadEvents | Query | QueryAt | Execute | VerifyChain | Sync
 
 
 class Request(_Message, frozen=True):
