@@ -25,9 +25,7 @@ def check_value(value: Any, where: str) -> Value:
         return value
     if isinstance(value, int):
         if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
-            raise SqlParseError(
-                f"{where}: integer {value} is out of the 64-bit range", reason="bad_parameter"
-            )
+            raise SqlParseError(f"{where}: integer {value} is out of the 64-bit range", reason="bad_parameter")
         return value
     if isinstance(value, str):
         return _check_text(value, where)
@@ -51,9 +49,7 @@ def _check_text(value: str, where: str) -> str:
         except UnicodeEncodeError:
             raise SqlParseError(f"{where}: text is not valid Unicode", reason="bad_parameter") from None
         if size_bytes > limits.value_bytes_max:
-            raise SqlParseError(
-                f"{where}: text longer than {limits.value_bytes_max} bytes", reason="too_long"
-            )
+            raise SqlParseError(f"{where}: text longer than {limits.value_bytes_max} bytes", reason="too_long")
     return value
 
 
@@ -79,7 +75,5 @@ def non_negative(value: Lit | Param | None, params: Sequence[Value], clause: str
         return None
     resolved = resolve(value, params)
     if isinstance(resolved, bool) or not isinstance(resolved, int) or resolved < 0:
-        raise SqlParseError(
-            f"{clause} needs a non-negative integer, got {resolved!r}", reason="bad_parameter"
-        )
+        raise SqlParseError(f"{clause} needs a non-negative integer, got {resolved!r}", reason="bad_parameter")
     return resolved

@@ -162,9 +162,7 @@ def refuse(node: exp.Expression, context: Context) -> SqlParseError:
 def convert(node: exp.Expression, context: Context, depth: int = 0) -> Expr:
     """Translate one sqlglot expression; raises `SqlParseError` naming any refused construct."""
     if depth > limits.expression_depth_max:
-        raise SqlParseError(
-            f"the expression nests deeper than {limits.expression_depth_max} levels", reason="too_deep"
-        )
+        raise SqlParseError(f"the expression nests deeper than {limits.expression_depth_max} levels", reason="too_deep")
     op = _BINARY.get(type(node))
     if op is not None:
         left = convert(node.this, context, depth + 1)
@@ -229,9 +227,7 @@ def parameter(node: exp.Parameter) -> Param:
         raise SqlParseError(f"bad parameter {node.sql()!r}: use $1, $2, …", reason="bad_parameter")
     number = int(text)
     if not 1 <= number <= limits.params_max:
-        raise SqlParseError(
-            f"parameter ${number} is out of range 1..{limits.params_max}", reason="bad_parameter"
-        )
+        raise SqlParseError(f"parameter ${number} is out of range 1..{limits.params_max}", reason="bad_parameter")
     return Param(number - 1)
 
 
@@ -248,9 +244,7 @@ def _column(node: exp.Column, context: Context) -> Expr:
 
 def _is_null(node: exp.Is, context: Context, depth: int) -> Expr:
     if not isinstance(node.expression, exp.Null):
-        raise SqlParseError(
-            f"IS {node.expression.sql()} is not supported; only IS [NOT] NULL", reason="unsupported"
-        )
+        raise SqlParseError(f"IS {node.expression.sql()} is not supported; only IS [NOT] NULL", reason="unsupported")
     return IsNull(convert(node.this, context, depth), negated=bool(node.args.get("negate")))
 
 
@@ -261,9 +255,7 @@ def _in_list(node: exp.In, context: Context, depth: int) -> Expr:
     if not items:
         raise SqlParseError("IN needs at least one value", reason="syntax")
     if len(items) > limits.in_list_items_max:
-        raise SqlParseError(
-            f"IN lists are limited to {limits.in_list_items_max} items", reason="too_many_items"
-        )
+        raise SqlParseError(f"IN lists are limited to {limits.in_list_items_max} items", reason="too_many_items")
     converted = tuple(convert(item, context, depth) for item in items)
     return InList(convert(node.this, context, depth), converted)
 

@@ -121,8 +121,7 @@ def _translate(node: exp.Expression) -> _Translated:
         return delete(node)
     name = construct_name(node) if not isinstance(node, exp.Command) else str(node.this).upper()
     raise SqlParseError(
-        f"{name} statements are not supported "
-        "(only SELECT, INSERT, UPDATE, DELETE, CREATE TABLE and DROP TABLE)",
+        f"{name} statements are not supported (only SELECT, INSERT, UPDATE, DELETE, CREATE TABLE and DROP TABLE)",
         reason="unsupported",
     )
 

@@ -68,9 +68,7 @@ def _items(node: exp.Select) -> tuple[SelectItem, ...]:
     if not node.expressions:
         raise SqlParseError("SELECT needs at least one column", reason="syntax")
     if len(node.expressions) > limits.select_items_max:
-        raise SqlParseError(
-            f"a select list has at most {limits.select_items_max} entries", reason="too_many_items"
-        )
+        raise SqlParseError(f"a select list has at most {limits.select_items_max} entries", reason="too_many_items")
     context = Context("the select list", write=False, aggregates=True)
     items = []
     for entry in node.expressions:
@@ -108,14 +106,10 @@ def _join(node: exp.Join) -> Join:
         join_kind = "LEFT"
     else:
         shown = " ".join(p for p in (side, kind) if p) or "this"
-        raise SqlParseError(
-            f"{shown} JOIN is not supported; use [INNER] JOIN or LEFT JOIN", reason="unsupported"
-        )
+        raise SqlParseError(f"{shown} JOIN is not supported; use [INNER] JOIN or LEFT JOIN", reason="unsupported")
     on = node.args.get("on")
     if on is None:
-        raise SqlParseError(
-            f"{join_kind} JOIN needs an ON condition (no comma or cross joins)", reason="syntax"
-        )
+        raise SqlParseError(f"{join_kind} JOIN needs an ON condition (no comma or cross joins)", reason="syntax")
     if isinstance(node.this, exp.Subquery | exp.Select):
         raise SqlParseError("subquery in JOIN is not supported", reason="unsupported")
     name, alias = table_name(node.this, "JOIN", alias=True)
@@ -223,7 +217,5 @@ def _check_grouped(expr: Expr, keys: set[Expr], aliases: set[str]) -> None:
         if isinstance(node, Column):
             if node.table is None and node.name in aliases:
                 continue
-            raise SqlParseError(
-                f"column {node.name} must appear in GROUP BY or inside an aggregate", reason="grouping"
-            )
+            raise SqlParseError(f"column {node.name} must appear in GROUP BY or inside an aggregate", reason="grouping")
         stack.extend(children(node))

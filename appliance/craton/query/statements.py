@@ -129,9 +129,7 @@ class Aggregate(_Node, frozen=True):
     distinct: bool = False
 
 
-Expr: TypeAlias = (
-    Lit | Param | Column | Star | Ordinal | Unary | Binary | InList | Between | IsNull | Like | Aggregate
-)
+Expr: TypeAlias = Lit | Param | Column | Star | Ordinal | Unary | Binary | InList | Between | IsNull | Like | Aggregate
 
 
 class _Statement(msgspec.Struct, frozen=True, tag=True, forbid_unknown_fields=True):

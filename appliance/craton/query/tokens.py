@@ -56,9 +56,7 @@ def scan(sql: str) -> Scanned:
 def _check_size(sql: str) -> None:
     # A str of n characters encodes to at most 4n bytes, so short texts skip the encoding.
     if len(sql) > limits.statement_bytes_max:
-        raise SqlParseError(
-            f"the statement is longer than {limits.statement_bytes_max} bytes", reason="too_long"
-        )
+        raise SqlParseError(f"the statement is longer than {limits.statement_bytes_max} bytes", reason="too_long")
     try:
         size_bytes = len(sql.encode("utf-8"))
     except UnicodeEncodeError as error:
@@ -84,9 +82,7 @@ def _check_nesting(tokens: list[Token]) -> None:
         if token.token_type == TokenType.L_PAREN:
             depth += 1
             if depth > limits.paren_depth_max:
-                raise SqlParseError(
-                    f"parentheses nest deeper than {limits.paren_depth_max} levels", reason="too_deep"
-                )
+                raise SqlParseError(f"parentheses nest deeper than {limits.paren_depth_max} levels", reason="too_deep")
         elif token.token_type == TokenType.R_PAREN:
             depth -= 1
 
@@ -105,9 +101,7 @@ def _is_word(token: Token, word: str) -> bool:
 
 def _split_at_offset(sql: str, tokens: list[Token]) -> Scanned:
     starts = [
-        i
-        for i in range(len(tokens) - 1)
-        if _is_word(tokens[i], "AT") and tokens[i + 1].token_type == TokenType.OFFSET
+        i for i in range(len(tokens) - 1) if _is_word(tokens[i], "AT") and tokens[i + 1].token_type == TokenType.OFFSET
     ]
     if not starts:
         return Scanned(sql, None)

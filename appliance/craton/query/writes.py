@@ -43,9 +43,7 @@ class InsertTemplate:
 
     __slots__ = ("columns", "rows", "table")
 
-    def __init__(
-        self, table: str, columns: tuple[str, ...], rows: tuple[tuple[Lit | Param, ...], ...]
-    ) -> None:
+    def __init__(self, table: str, columns: tuple[str, ...], rows: tuple[tuple[Lit | Param, ...], ...]) -> None:
         self.table = table
         self.columns = columns
         self.rows = rows
@@ -135,9 +133,7 @@ def _checked_table(table: str, columns: list[ColumnDef], key: list[str], if_not_
     if not columns:
         raise SqlParseError(f"table {table} needs at least one column", reason="syntax")
     if len(columns) > limits.table_columns_max:
-        raise SqlParseError(
-            f"a table has at most {limits.table_columns_max} columns", reason="too_many_columns"
-        )
+        raise SqlParseError(f"a table has at most {limits.table_columns_max} columns", reason="too_many_columns")
     names = [column.name for column in columns]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate is not None:
@@ -148,9 +144,7 @@ def _checked_table(table: str, columns: list[ColumnDef], key: list[str], if_not_
         raise SqlParseError("a PRIMARY KEY column is listed twice", reason="duplicate_column")
     unknown = next((k for k in key if k not in names), None)
     if unknown is not None:
-        raise SqlParseError(
-            f"PRIMARY KEY column {unknown} is not a column of {table}", reason="unknown_column"
-        )
+        raise SqlParseError(f"PRIMARY KEY column {unknown} is not a column of {table}", reason="unknown_column")
     # Key columns are NOT NULL: SQLite would otherwise allow NULLs in a non-INTEGER key.
     fixed = tuple(ColumnDef(c.name, c.type, c.not_null or c.name in key) for c in columns)
     return CreateTable(table, fixed, tuple(key), if_not_exists)

@@ -1,0 +1,111 @@
+"""Running SELECTs: table resolution (now or at a past position), the plan cache, and read limits.
+
+Owns: `Reader.select`: resolve the tenant's tables, fetch or compile the plan, bind
+`params (+ offset) + literals`, run it under a VM-step budget, stop at `result_rows_max`, and turn
+BOOLEAN columns back into booleans.
+Must never: run a write, or answer `AT OFFSET n` for a position the tenant has not reached
+(`PositionAhead`): an answer about the future would silently change later.
+"""
+
+from __future__ import annotations
+
+import apsw
+
+from appliance.craton.query import limits
+from appliance.craton.query.statements import Query, Select
+from appliance.craton.store.catalog import Catalog, TableEntry
+from appliance.craton.store.plan import Plan, compile_query
+from appliance.craton.store.result import QueryResult
+from appliance.craton.types import PositionAhead, QueryExecutionError, TableNotFound
+
+
+class _ReadRejected(QueryExecutionError):
+    """A read names something that does not exist or cannot run (code 8)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _reject(message: str, reason: str) -> Exception:
+    return _ReadRejected(message, reason=reason)
+
+
+class Reader:
+    """Executes SELECTs on the store's connection (the store's lock is held by the caller)."""
+
+    __slots__ = ("_catalog", "_db", "_plans", "_steps_left")
+
+    def __init__(self, connection: apsw.Connection, catalog: Catalog) -> None:
+        self._db = connection
+        self._catalog = catalog
+        self._plans: dict[tuple[Query, tuple[int, ...], bool], Plan] = {}
+        self._steps_left = 0
+        connection.set_progress_handler(self._on_progress, limits.query_vm_steps_check_every)
+
+    def _on_progress(self) -> bool:
+        # Called every `query_vm_steps_check_every` VM steps; True interrupts the statement.
+        # Writes never set a budget, so they are never interrupted (they must stay deterministic).
+        if self._steps_left <= 0:
+            return False
+        self._steps_left -= limits.query_vm_steps_check_every
+        return self._steps_left <= 0
+
+    def select(self, tenant: int, statement: Select, applied: int | None) -> QueryResult:
+        at = statement.at_offset
+        if at is not None and (applied is None or at > applied):
+            reached = "no position yet" if applied is None else f"position {applied}"
+            raise PositionAhead(f"AT OFFSET {at} is ahead of the projections ({reached})")
+        entries = self._resolve(tenant, statement.query, at)
+        key = (statement.query, tuple(e.table_id for e in entries), at is not None)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = compile_query(statement.query, entries, with_offset=at is not None, reject=_reject)
+            if len(self._plans) >= limits.plan_cache_entries_max:
+                self._plans.clear()
+            self._plans[key] = plan
+        args = (*statement.params, at, *plan.literals) if at is not None else (*statement.params, *plan.literals)
+        rows = self._run(plan, args)
+        return QueryResult(list(plan.names), rows)  # type: ignore[arg-type]  # SQLite cells
+
+    def _resolve(self, tenant: int, query: Query, at: int | None) -> list[TableEntry]:
+        refs = ([query.from_table] if query.from_table is not None else []) + [j.table for j in query.joins]
+        entries = []
+        for ref in refs:
+            entry = self._catalog.live(tenant, ref.name) if at is None else self._catalog.at(tenant, ref.name, at)
+            if entry is None:
+                when = "" if at is None else f" at offset {at}"
+                raise TableNotFound(f"table {ref.name} does not exist{when}")
+            entries.append(entry)
+        return entries
+
+    def _run(self, plan: Plan, args: tuple[object, ...]) -> list[list[object]]:
+        self._steps_left = limits.query_vm_steps_max
+        try:
+            cursor = self._db.execute(plan.sql, args)
+            rows = [list(row) for row in _bounded(cursor)]
+        except apsw.InterruptError:
+            raise QueryExecutionError(
+                f"the query did more than {limits.query_vm_steps_max} steps of work; narrow it"
+            ) from None
+        except (apsw.SQLError, apsw.TooBigError, apsw.RangeError, apsw.MismatchError) as error:
+            raise QueryExecutionError(f"the query failed: {error}") from None
+        finally:
+            self._steps_left = 0
+        for index in plan.boolean_columns:
+            for row in rows:
+                value = row[index]
+                if value is not None:
+                    row[index] = bool(value)
+        return rows
+
+
+def _bounded(cursor: apsw.Cursor) -> list[tuple[object, ...]]:
+    rows = []
+    for row in cursor:
+        rows.append(row)
+        if len(rows) > limits.result_rows_max:
+            raise QueryExecutionError(
+                f"the result has more than {limits.result_rows_max} rows; add a LIMIT or narrow the WHERE"
+            )
+    return rows
