@@ -1,0 +1,291 @@
+"""Signup: the one decision that spans aggregates, planned purely and appended step by step.
+
+Who may sign up: the holder of the instance's setup token, once (the first user becomes an
+instance administrator and the Owner of a first organisation); after that, someone with an invite
+(they join the inviting organisation with the invite's role); or anyone, when the instance's
+signup mode is `open` (they get an organisation of their own). A signup names an organisation
+(`org_name`) except with an invite, where the invite names it.
+
+A signup touches up to four aggregates, which no single append can cover. `plan_signup` checks
+everything first and returns the events for each, in this order:
+
+  1. settings     `SetupTokenSpent` (setup route only) — the token is spent before anything else,
+                  so two people racing with the same token cannot both become administrators;
+  2. reservation  `ValueReserved` for the e-mail — exactly one concurrent signup gets the address;
+  3. org          `OrgCreated` (setup, open) or `InviteAccepted` (invite);
+  4. user         `UserRegistered` — last, so an account exists only once all of the above hold.
+
+The workflow recipe (no business `if`s in it):
+
+    email = signup_email(command)
+    settings = load settings_ref();  reservation = load reservation_ref(EMAIL, email)
+    ids = signup_ids(command, settings, reservation, ctx)
+    user = load user_ref(ids.user_id);  org = load org_ref(ids.org_id) if ids.org_id else None
+    plan = plan_signup(command, SignupFacts(...), ctx)
+    for step in plan.steps: append step.events to step.target, expecting the sequence loaded for
+                            it (0 for an aggregate that was empty)
+    on ConcurrencyConflict: start again from the top (a bounded number of times)
+
+Every step is idempotent for the same signup, so a signup that crashed half-way can simply be
+submitted again: the recorded ids are reused (from the spent setup token, or from the e-mail
+reservation) and the steps already done decide no events. A stranger cannot hijack a half-done
+signup for the same address: resuming someone else's reservation is allowed only after
+`SIGNUP_RESUME_AFTER_S`, and an account that was registered is never touched again.
+
+This module must never append: it only plans.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from appliance.identity.domain.aggregates import AggregateRef, org_ref, reservation_ref, settings_ref, user_ref
+from appliance.identity.domain.ids import InviteId
+from appliance.identity.domain.org_commands import AcceptInvite, CreateOrg
+from appliance.identity.domain.org_decide import decide_org
+from appliance.identity.domain.org_events import OrgEvent
+from appliance.identity.domain.org_state import OrgState, owners
+from appliance.identity.domain.principals import (
+    DecisionContext,
+    Generated,
+    SetupTokenHolder,
+    UserPrincipal,
+    actor_of,
+    need,
+)
+from appliance.identity.domain.reservation import (
+    ReservationKind,
+    ReservationState,
+    ReserveValue,
+    decide_reservation,
+    holder,
+)
+from appliance.identity.domain.settings import (
+    SettingsState,
+    SignupMode,
+    SpendSetupToken,
+    decide_settings,
+    setup_token_spent_for_another,
+)
+from appliance.identity.domain.user_events import SignupRouteKind, UserRegistered
+from appliance.identity.domain.user_state import UserState
+from appliance.identity.domain.validation import (
+    check_display_name,
+    check_org_name,
+    check_password_hash,
+    normalise_email,
+)
+from appliance.kernel.envelope import DomainEvent
+from appliance.kernel.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, PreconditionFailed, invariant
+from appliance.kernel.ids import OrgId, UserId
+from appliance.kernel.structs import Struct
+
+SIGNUP_RESUME_AFTER_S = 15 * 60
+_EMAIL_TAKEN = "an account with this e-mail address already exists"
+
+
+class SetupRoute(Struct, frozen=True, tag="setup_token"):
+    pass
+
+
+class InviteRoute(Struct, frozen=True, tag="invite"):
+    org_id: OrgId
+    invite_id: InviteId
+    token_hash: str
+
+
+class OpenRoute(Struct, frozen=True, tag="open"):
+    pass
+
+
+SignupRoute = SetupRoute | InviteRoute | OpenRoute
+
+
+class SignUp(Struct, frozen=True):
+    """Needs `generated.user_id`, and `generated.org_id` unless the route is an invite."""
+
+    email: str
+    display_name: str
+    password_hash: str
+    route: SignupRoute
+    org_name: str | None = None
+
+
+class SignupIds(Struct, frozen=True):
+    user_id: UserId
+    org_id: OrgId | None
+
+
+class SignupFacts(Struct, frozen=True):
+    """What the workflow loaded: the settings, the e-mail's reservation, and the user and
+    organisation at the ids `signup_ids` returned (`None` where the aggregate is empty)."""
+
+    settings: SettingsState
+    reservation: ReservationState | None
+    user: UserState | None
+    org: OrgState | None
+
+
+class PlanStep(Struct, frozen=True):
+    target: AggregateRef
+    events: tuple[DomainEvent, ...]
+
+
+class SignupPlan(Struct, frozen=True):
+    user_id: UserId
+    org_id: OrgId | None
+    steps: tuple[PlanStep, ...]
+
+
+def signup_email(command: SignUp) -> str:
+    return normalise_email(command.email)
+
+
+def signup_ids(
+    command: SignUp, settings: SettingsState, reservation: ReservationState | None, ctx: DecisionContext
+) -> SignupIds:
+    """The user and organisation ids this signup uses: recorded ones when resuming, else fresh ones."""
+    email = signup_email(command)
+    route = command.route
+    if isinstance(route, SetupRoute) and settings.setup is not None and settings.setup.email == email:
+        return SignupIds(user_id=settings.setup.user_id, org_id=settings.setup.org_id)
+    held = holder(reservation)
+    if held is not None and reservation is not None:
+        user_id, created_org = held, reservation.org_id
+    else:
+        user_id, created_org = need(ctx.generated.user_id, "user_id"), None
+    if isinstance(route, InviteRoute):
+        return SignupIds(user_id=user_id, org_id=route.org_id)
+    return SignupIds(user_id=user_id, org_id=created_org or need(ctx.generated.org_id, "org_id"))
+
+
+class _Applicant(Struct, frozen=True):
+    """The signup's input, validated."""
+
+    email: str
+    display_name: str
+    password_hash: str
+    org_name: str | None
+
+
+def plan_signup(command: SignUp, facts: SignupFacts, ctx: DecisionContext) -> SignupPlan:
+    applicant = _Applicant(
+        email=signup_email(command),
+        display_name=check_display_name(command.display_name),
+        password_hash=check_password_hash(command.password_hash),
+        org_name=_org_name(command),
+    )
+    _authorise_route(command.route, facts.settings, applicant.email, ctx)
+    ids = signup_ids(command, facts.settings, facts.reservation, ctx)
+    if facts.user is not None:
+        raise AlreadyExists(_EMAIL_TAKEN)
+    _check_resumable(command.route, facts, ids, ctx)
+    steps = [
+        _settings_step(command.route, facts.settings, ids, applicant.email, ctx),
+        _reservation_step(command.route, facts.reservation, ids, applicant.email, ctx),
+        _org_step(command.route, facts.org, ids, applicant, ctx),
+        _user_step(command.route, ids.user_id, applicant, ctx),
+    ]
+    return SignupPlan(user_id=ids.user_id, org_id=ids.org_id, steps=tuple(step for step in steps if step.events))
+
+
+def _org_name(command: SignUp) -> str | None:
+    if isinstance(command.route, InviteRoute):
+        if command.org_name is not None:
+            raise InvalidInput(
+                "org_name is not used with an invite: the invite names the organisation", field="org_name"
+            )
+        return None
+    if command.org_name is None:
+        raise InvalidInput("org_name is required: a new account starts with its own organisation", field="org_name")
+    return check_org_name(command.org_name)
+
+
+def _authorise_route(route: SignupRoute, settings: SettingsState, email: str, ctx: DecisionContext) -> None:
+    if isinstance(route, SetupRoute):
+        if not isinstance(ctx.principal, SetupTokenHolder):
+            raise Forbidden("the setup token is required for the first signup")
+        if setup_token_spent_for_another(settings, email):
+            raise PreconditionFailed("the setup token has already been used")
+    elif isinstance(route, OpenRoute) and settings.signup_mode is not SignupMode.OPEN:
+        raise Forbidden("this instance accepts new accounts by invite only")
+
+
+def _check_resumable(route: SignupRoute, facts: SignupFacts, ids: SignupIds, ctx: DecisionContext) -> None:
+    reservation = facts.reservation
+    held = holder(reservation)
+    if held is None or reservation is None:
+        return
+    if held != ids.user_id:
+        raise AlreadyExists(_EMAIL_TAKEN)
+    if isinstance(route, SetupRoute):
+        return  # only the setup token's holder can be here, and the token names this e-mail
+    reserved_at = reservation.reserved_at
+    invariant(reserved_at is not None, "a held reservation records when it was made")
+    if reserved_at is not None and ctx.now - reserved_at < timedelta(seconds=SIGNUP_RESUME_AFTER_S):
+        raise PreconditionFailed("a signup for this e-mail address is already in progress; try again later")
+
+
+def _settings_step(
+    route: SignupRoute, settings: SettingsState, ids: SignupIds, email: str, ctx: DecisionContext
+) -> PlanStep:
+    events: list[DomainEvent] = []
+    if isinstance(route, SetupRoute):
+        org_id = need(ids.org_id, "org_id")
+        events.extend(decide_settings(settings, SpendSetupToken(user_id=ids.user_id, org_id=org_id, email=email), ctx))
+    return PlanStep(target=settings_ref(), events=tuple(events))
+
+
+def _reservation_step(
+    route: SignupRoute, reservation: ReservationState | None, ids: SignupIds, email: str, ctx: DecisionContext
+) -> PlanStep:
+    # The organisation is recorded only when this signup creates it, so a later resume recreates
+    # the same one; an invite's organisation is named by the invite itself.
+    planned_org = None if isinstance(route, InviteRoute) else ids.org_id
+    command = ReserveValue(kind=ReservationKind.EMAIL, value=email, user_id=ids.user_id, org_id=planned_org)
+    events = decide_reservation(reservation, command, ctx)
+    return PlanStep(target=reservation_ref(ReservationKind.EMAIL, email), events=tuple(events))
+
+
+def _org_step(
+    route: SignupRoute, org: OrgState | None, ids: SignupIds, applicant: _Applicant, ctx: DecisionContext
+) -> PlanStep:
+    org_id = need(ids.org_id, "org_id")
+    invariant(org is None or org.org_id == org_id, "the workflow loaded the planned organisation")
+    newcomer = DecisionContext(
+        now=ctx.now,
+        principal=UserPrincipal(user_id=ids.user_id, email=applicant.email),
+        generated=Generated(org_id=org_id),
+    )
+    events: list[OrgEvent]
+    if isinstance(route, InviteRoute):
+        if org is None or org.deleted:
+            raise NotFound("invite not found")
+        accept = AcceptInvite(org_id=org_id, invite_id=route.invite_id, token_hash=route.token_hash)
+        events = decide_org(org, accept, newcomer)
+    elif org is None:
+        events = decide_org(None, CreateOrg(name=need(applicant.org_name, "org_name")), newcomer)
+    else:
+        # Created by an earlier, interrupted attempt of this same signup.
+        invariant(owners(org) == [ids.user_id], "a resumed signup finds the organisation it created")
+        events = []
+    return PlanStep(target=org_ref(org_id), events=tuple(events))
+
+
+def _user_step(route: SignupRoute, user_id: UserId, applicant: _Applicant, ctx: DecisionContext) -> PlanStep:
+    kind = {
+        SetupRoute: SignupRouteKind.SETUP_TOKEN,
+        InviteRoute: SignupRouteKind.INVITE,
+        OpenRoute: SignupRouteKind.OPEN,
+    }[type(route)]
+    event = UserRegistered(
+        user_id=user_id,
+        email=applicant.email,
+        display_name=applicant.display_name,
+        password_hash=applicant.password_hash,
+        instance_admin=kind is SignupRouteKind.SETUP_TOKEN,
+        route=kind,
+        at=ctx.now,
+        by=actor_of(ctx.principal),
+    )
+    return PlanStep(target=user_ref(user_id), events=(event,))
