@@ -1,0 +1,132 @@
+"""The §1.3 on-disk record: encoding a batch, decoding one record, and the checkpoint payload.
+
+Layout, all integers little-endian::
+
+    offset u64 | prev_hash 32 B | kind u8 | length u32 | payload (length B) | crc32 u32
+
+The header is 45 bytes; the CRC-32 (IEEE, `zlib.crc32`) covers every byte before it. A record's
+hash is SHA-256(prev_hash ‖ kind ‖ payload), or SHA-256(kind ‖ payload) for the genesis record
+(whose prev_hash is all zeros). A checkpoint record (kind 1) has a 40-byte payload: the chain hash
+of the record before it, then the record count (u64) up to and including that record.
+
+Owns: the byte layout and its limits. Must never: touch files, or accept a payload above
+`PAYLOAD_BYTES_MAX` (a corrupted length field must not make a reader allocate gigabytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import struct
+import zlib
+from typing import Final, TypeAlias
+
+import msgspec
+
+from appliance.craton.crypto import record_hash
+from appliance.craton.types import GENESIS_HASH, HASH_BYTES, InvalidRequest, RecordKind
+
+HEADER: Final = struct.Struct("<Q32sBI")
+HEADER_BYTES: Final = HEADER.size  # 45
+CRC_BYTES: Final = 4
+RECORD_OVERHEAD_BYTES: Final = HEADER_BYTES + CRC_BYTES  # 49
+PAYLOAD_BYTES_MAX: Final = 16 * 1024 * 1024
+# CRC-32 of any byte string followed by its own little-endian CRC-32: checking a whole record in
+# one call avoids unpacking the stored CRC.
+CRC_RESIDUE: Final = 0x2144DF1C
+CHECKPOINT_PAYLOAD: Final = struct.Struct("<32sQ")  # chain_hash, record_count
+_KIND_BYTES: Final = tuple(bytes([kind]) for kind in range(256))
+# Anything records can be decoded from: a read buffer, a view of one, or a memory-mapped segment.
+ByteSource: TypeAlias = bytes | memoryview | mmap.mmap
+
+
+class Record(msgspec.Struct, frozen=True):
+    """One decoded record with its own hash (the hash the next record's prev_hash must equal)."""
+
+    offset: int
+    prev_hash: bytes
+    kind: int
+    payload: bytes
+    hash: bytes
+
+
+class EncodedBatch(msgspec.Struct, frozen=True):
+    """Bytes to append, each record's length on disk (for the index), and the new chain head."""
+
+    data: bytes
+    record_bytes: list[int]
+    last_hash: bytes
+
+
+def encode_batch(first_offset: int, prev_hash: bytes, kinds: list[int], payloads: list[bytes]) -> EncodedBatch:
+    """Encode consecutive records starting at `first_offset`, chained from `prev_hash`."""
+    if len(kinds) != len(payloads):
+        raise InvalidRequest("encode_batch: one kind per payload")
+    pack = HEADER.pack
+    crc32 = zlib.crc32
+    sha256 = hashlib.sha256
+    parts: list[bytes] = []
+    sizes: list[int] = []
+    head = prev_hash
+    for index, payload in enumerate(payloads):
+        length = len(payload)
+        if length > PAYLOAD_BYTES_MAX:
+            raise InvalidRequest(f"event of {length} bytes exceeds the {PAYLOAD_BYTES_MAX}-byte limit")
+        kind = kinds[index]
+        header = pack(first_offset + index, head, kind, length)
+        parts.append(header)
+        parts.append(payload)
+        parts.append((crc32(payload, crc32(header)) & 0xFFFFFFFF).to_bytes(4, "little"))
+        sizes.append(RECORD_OVERHEAD_BYTES + length)
+        # `crypto.record_hash`, inlined: this loop is the append hot path (a test pins them equal).
+        digest = sha256(_KIND_BYTES[kind]) if head == GENESIS_HASH else sha256(head + _KIND_BYTES[kind])
+        digest.update(payload)
+        head = digest.digest()
+    return EncodedBatch(b"".join(parts), sizes, head)
+
+
+class RecordDamage(Exception):
+    """A record at `position` could not be decoded; `torn` when the bytes simply run out."""
+
+    def __init__(self, message: str, *, position: int, torn: bool) -> None:
+        super().__init__(message)
+        self.position = position
+        self.torn = torn
+
+
+def decode_at(buffer: ByteSource, position: int, end: int) -> tuple[Record, int]:
+    """Decode and CRC-check the record at `position`; returns it and the next record's position."""
+    if end - position < HEADER_BYTES:
+        raise RecordDamage(f"{end - position} bytes left, a header needs {HEADER_BYTES}", position=position, torn=True)
+    offset, prev_hash, kind, length = HEADER.unpack_from(buffer, position)
+    if length > PAYLOAD_BYTES_MAX:
+        raise RecordDamage(f"length field {length} exceeds the payload limit", position=position, torn=False)
+    record_end = position + RECORD_OVERHEAD_BYTES + length
+    if record_end > end:
+        raise RecordDamage(
+            f"record needs {record_end - position} bytes, {end - position} left", position=position, torn=True
+        )
+    if zlib.crc32(buffer[position:record_end]) != CRC_RESIDUE:
+        raise RecordDamage(f"CRC mismatch in the record at byte {position}", position=position, torn=False)
+    if kind not in _KNOWN_KINDS:
+        raise RecordDamage(f"unknown record kind {kind}", position=position, torn=False)
+    payload = bytes(buffer[position + HEADER_BYTES : record_end - CRC_BYTES])
+    digest = record_hash(prev_hash, kind, payload)
+    return Record(offset, prev_hash, kind, payload, digest), record_end
+
+
+_KNOWN_KINDS: Final = frozenset(int(kind) for kind in RecordKind)
+
+
+def checkpoint_payload(chain_hash: bytes, record_count: int) -> bytes:
+    if len(chain_hash) != HASH_BYTES:
+        raise InvalidRequest("checkpoint chain hash must be 32 bytes")
+    return CHECKPOINT_PAYLOAD.pack(chain_hash, record_count)
+
+
+def parse_checkpoint_payload(payload: bytes) -> tuple[bytes, int] | None:
+    """(chain_hash, record_count), or None when the payload is not the 40-byte checkpoint form."""
+    if len(payload) != CHECKPOINT_PAYLOAD.size:
+        return None
+    chain_hash, record_count = CHECKPOINT_PAYLOAD.unpack(payload)
+    return chain_hash, record_count
