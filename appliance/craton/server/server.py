@@ -2,8 +2,8 @@
 
 This module owns start-up (binding, TLS, the loopback rule), the engine executor, and the clean
 drain: stop accepting, answer what is in flight, close every connection, then stop the executor.
-It must never close the engine (its owner does, after `drain`), and never listen off loopback
-without TLS.
+It must never close the engine (its owner does, after `drain`), never listen off loopback
+without TLS, and never put the plain-HTTP side port off loopback.
 """
 
 from __future__ import annotations
@@ -77,9 +77,13 @@ class ReplicaServer:
         self.http_address: tuple[str, int] | None = None
 
     async def start(self, host: str, port: int, *, http_host: str | None = None, http_port: int | None = None) -> None:
-        for each in (host, http_host):
-            if each is not None and not is_loopback(each) and self._tls is None:
-                raise ServerConfigError(f"refusing to listen on {each} without TLS: give a certificate and key")
+        if not is_loopback(host) and self._tls is None:
+            raise ServerConfigError(f"refusing to listen on {host} without TLS: give a certificate and key")
+        if http_host is not None and not is_loopback(http_host):
+            # The side port is plain HTTP; off loopback it would expose metrics unencrypted.
+            raise ServerConfigError(
+                f"the HTTP side port serves plain HTTP: it listens on loopback only, not {http_host}"
+            )
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: ClientConnection(self._shared), host, port, ssl=self._tls, reuse_address=True
