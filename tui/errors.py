@@ -43,8 +43,11 @@ class ReplyInvalid(TuiError):
     """The appliance answered 2xx with a body the contract does not allow."""
 
 
-class AddressInvalid(TuiError):
-    """The appliance URL is unusable; raised before the app starts, never while it runs."""
+class AddressInvalid(TuiError, ValueError):
+    """The appliance URL is unusable; raised before the app starts, never while it runs.
+
+    It is also a `ValueError`, so the appliance's CLI can report it without importing `tui`.
+    """
 
 
 class InvariantViolation(TuiError):

@@ -115,9 +115,10 @@ async def test_cancelling_attach_raises_cancelled_and_stops_polling() -> None:
 
 
 async def test_attach_refuses_an_unusable_url_before_starting() -> None:
-    """A URL that is not http(s) raises AddressInvalid; no app is run."""
-    with pytest.raises(AddressInvalid):
+    """A URL that is not http(s) raises AddressInvalid (a ValueError for callers without tui); no app runs."""
+    with pytest.raises(AddressInvalid) as caught:
         await attach("nats://127.0.0.1:4222", headless=True)
+    assert isinstance(caught.value, ValueError)
 
 
 def test_request_timeout_follows_the_poll_interval_within_bounds() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 from textual.widgets import Log, Sparkline
 
 from tests.tui.conftest import Running, start_app
-from tests.tui.fake_appliance import FakeAppliance, instance_body, log_line
+from tests.tui.fake_appliance import FakeAppliance, instance_body, log_line, problem
 from tui.poller import Reachability
 from tui.widgets.connection import ConnectionBar, ErrorBox
 from tui.widgets.overview import InstancePanel, NatsPanel, ReadinessPanel
@@ -110,13 +111,25 @@ async def test_not_ready_appliance_shows_the_failing_check(running: Running) -> 
     running.fake.ready = False
     await running.poll()
     readiness = running.app.status_screen.query_one(ReadinessPanel)
-    assert readiness.text.splitlines()[:3] == [
+    assert readiness.text.splitlines() == [
         "✘ not_ready",
-        "✔ nats: connected to nats://127.0.0.1:41234",
         "✘ jetstream: stream PLATFORM not writable",
+        "✔ nats: connected to nats://127.0.0.1:41234",
+        "✔ projections: lag 7 under 1000",
     ]
     assert readiness.has_class("-bad")
     assert not running.app.status_screen.query_one(ErrorBox).display
+
+
+async def test_many_readiness_checks_show_failing_ones_first_and_count_the_rest(running: Running) -> None:
+    """With more checks than lines, failing checks are listed first and the rest are counted."""
+    checks = [{"name": f"ok{n}", "ok": True, "detail": ""} for n in range(6)]
+    checks.append({"name": "disk", "ok": False, "detail": "95 % full"})
+    reply = {"status": "not_ready", "checks": checks}
+    running.fake.overrides["/readyz"] = lambda _: httpx.Response(503, json=reply)
+    await running.poll()
+    lines = running.app.status_screen.query_one(ReadinessPanel).text.splitlines()
+    assert lines == ["✘ not_ready", "✘ disk: 95 % full", "✔ ok0: ", "✔ ok1: ", "✔ ok2: ", "… and 3 more checks"]
 
 
 async def test_unreachable_appliance_is_shown_and_retried_until_it_comes_back(running: Running) -> None:
@@ -159,10 +172,6 @@ async def test_appliance_down_from_the_start_is_shown_as_unreachable() -> None:
 
 async def test_malformed_json_wrong_shape_and_problem_replies_are_shown_as_errors(running: Running) -> None:
     """Broken replies are listed in the error box; the other areas keep working; a fix clears it."""
-    import httpx
-
-    from tests.tui.fake_appliance import problem
-
     fake = running.fake
     fake.overrides["/api/v1/instance"] = lambda _: httpx.Response(200, content=b"{not json")
     fake.overrides["/readyz"] = lambda _: httpx.Response(200, json={"status": 1, "checks": "many"})

@@ -1,7 +1,7 @@
 """The top row of the status screen: the instance record, NATS, and readiness with its checks.
 
 It owns how these three replies are laid out. It must never decide reachability (the connection
-bar does) and never show more than `checks_shown_max` readiness checks.
+bar does) and never show more than `checks_shown_max` readiness checks, failing ones first.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from tui.formatting import (
 from tui.poller import Reachability, StatusView
 from tui.widgets.panel import Panel
 
-checks_shown_max = 12
+# The overview has six lines: the status and up to five checks (or four and a 'more' line).
+checks_shown_max = 5
 
 
 class InstancePanel(Panel):
@@ -70,8 +71,11 @@ class ReadinessPanel(Panel):
             return
         self.set_severity("ok" if readiness.ready else "bad")
         lines = [("● " if readiness.ready else "✘ ") + clean(readiness.status, 40)]
-        lines.extend(format_check(check) for check in readiness.checks[:checks_shown_max])
-        hidden = len(readiness.checks) - checks_shown_max
+        # Failing checks first: when the panel is too small for all, the ones that matter show.
+        ordered = sorted(readiness.checks, key=lambda check: check.ok)
+        shown = ordered if len(ordered) <= checks_shown_max else ordered[: checks_shown_max - 1]
+        lines.extend(format_check(check) for check in shown)
+        hidden = len(ordered) - len(shown)
         if hidden > 0:
             lines.append(f"… and {hidden} more checks")
         self.show_lines(lines)
