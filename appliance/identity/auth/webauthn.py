@@ -356,16 +356,12 @@ def _call_library(what: str, call: Callable[[], _T]) -> _T:
     try:
         return call()
     except InvalidJSONStructure as error:
-        raise InvalidInput(
-            f"malformed passkey {what} response: {_reason(error)}", field="credential"
-        ) from None
+        raise InvalidInput(f"malformed passkey {what} response: {_reason(error)}", field="credential") from None
     except WebAuthnException as error:
         raise Unauthenticated(f"passkey {what} refused: {_reason(error)}") from None
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as error:
         # Hostile bytes can reach parsers below the library's own checks (CBOR, COSE, DER).
-        raise InvalidInput(
-            f"malformed passkey {what} response ({type(error).__name__})", field="credential"
-        ) from None
+        raise InvalidInput(f"malformed passkey {what} response ({type(error).__name__})", field="credential") from None
 
 
 def _reason(error: Exception) -> str:

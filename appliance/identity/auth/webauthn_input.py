@@ -37,9 +37,7 @@ def credential_object(credential: CredentialInput) -> dict[str, Any]:
     else:
         raw = credential.encode() if isinstance(credential, str) else credential
     if len(raw) > CREDENTIAL_JSON_BYTES_MAX:
-        raise InvalidInput(
-            f"passkey response is larger than {CREDENTIAL_JSON_BYTES_MAX} bytes", field="credential"
-        )
+        raise InvalidInput(f"passkey response is larger than {CREDENTIAL_JSON_BYTES_MAX} bytes", field="credential")
     try:
         body = msgspec.json.decode(raw)
     except msgspec.DecodeError:

@@ -63,9 +63,7 @@ def register(
     existing: tuple[PasskeyDescriptor, ...] = (),
 ) -> RegisteredPasskey:
     pending = ledger.issue(CeremonyKind.REGISTRATION, user_id)
-    options = registration_options(
-        rp, pending, user_name="ada@craton.test", display_name="Ada", existing=existing
-    )
+    options = registration_options(rp, pending, user_name="ada@craton.test", display_name="Ada", existing=existing)
     response = device.create(options, origin=ORIGIN)
     redeemed = ledger.take(pending.challenge_id, CeremonyKind.REGISTRATION)
     return verify_registration(rp, redeemed, response, user_id)
@@ -97,15 +95,11 @@ def login(
     assertion = read_assertion(response)
     redeemed = ledger.take(pending.challenge_id, CeremonyKind.AUTHENTICATION)
     result = verify_authentication(rp, redeemed, assertion, keys[assertion.credential_id])
-    keys[result.credential_id] = msgspec.structs.replace(
-        keys[result.credential_id], sign_count=result.new_sign_count
-    )
+    keys[result.credential_id] = msgspec.structs.replace(keys[result.credential_id], sign_count=result.new_sign_count)
     return result
 
 
-def test_register_then_log_in_with_username(
-    rp: RelyingParty, ledger: ChallengeLedger, users: SequentialIds
-) -> None:
+def test_register_then_log_in_with_username(rp: RelyingParty, ledger: ChallengeLedger, users: SequentialIds) -> None:
     """A registered ES256 passkey logs its owner in, and the typed results carry what the domain stores."""
     user_id = users.new(UserId)
     device = SoftwareAuthenticator()
@@ -191,9 +185,7 @@ def test_existing_passkeys_are_excluded_from_a_new_registration(
     assert second.credential_id != first.credential_id
 
 
-def test_a_second_allowed_origin_is_accepted(
-    rp: RelyingParty, ledger: ChallengeLedger, users: SequentialIds
-) -> None:
+def test_a_second_allowed_origin_is_accepted(rp: RelyingParty, ledger: ChallengeLedger, users: SequentialIds) -> None:
     """Every configured origin may run the ceremony (here a subdomain of the RP id)."""
     user_id = users.new(UserId)
     device = SoftwareAuthenticator()

@@ -45,9 +45,7 @@ class Bench:
         pending = self.ledger.issue(CeremonyKind.REGISTRATION, user_id)
         return pending.challenge_id, registration_options(RP, pending, user_name="ada", display_name="Ada")
 
-    def register_with(
-        self, device: SoftwareAuthenticator, user_id: UserId, **browser: Any
-    ) -> RegisteredPasskey:
+    def register_with(self, device: SoftwareAuthenticator, user_id: UserId, **browser: Any) -> RegisteredPasskey:
         challenge_id, options = self.registration(user_id)
         response = device.create(options, origin=browser.pop("origin", ORIGIN), **browser)
         redeemed = self.ledger.take(challenge_id, CeremonyKind.REGISTRATION)
@@ -67,9 +65,7 @@ class Bench:
         }
         return StoredPasskey(**(fields | changes))
 
-    def verify(
-        self, challenge_id: str, response: dict[str, Any], user_id: UserId | None, **stored: Any
-    ) -> None:
+    def verify(self, challenge_id: str, response: dict[str, Any], user_id: UserId | None, **stored: Any) -> None:
         assertion = read_assertion(response)
         redeemed = self.ledger.take(challenge_id, CeremonyKind.AUTHENTICATION)
         verify_authentication(RP, redeemed, assertion, self.stored(**stored))
@@ -241,9 +237,7 @@ def test_a_registration_challenge_of_another_account_is_refused(bench: Bench) ->
 
 def test_required_user_verification_refuses_a_presence_only_authenticator(bench: Bench) -> None:
     """When the RP requires user verification, a response without the UV flag is refused."""
-    strict = RelyingParty(
-        rp_id="craton.test", rp_name="Craton", origins=(ORIGIN,), require_user_verification=True
-    )
+    strict = RelyingParty(rp_id="craton.test", rp_name="Craton", origins=(ORIGIN,), require_user_verification=True)
     pending = bench.ledger.issue(CeremonyKind.REGISTRATION, bench.user_id)
     options = registration_options(strict, pending, user_name="ada", display_name="Ada")
     assert options["authenticatorSelection"]["userVerification"] == "required"

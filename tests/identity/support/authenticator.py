@@ -207,13 +207,7 @@ class SoftwareAuthenticator:
         if not attested:
             return head
         cred_id = credential.credential_id
-        return (
-            head
-            + AAGUID
-            + struct.pack(">H", len(cred_id))
-            + cred_id
-            + cose_public_key(credential.private_key)
-        )
+        return head + AAGUID + struct.pack(">H", len(cred_id)) + cred_id + cose_public_key(credential.private_key)
 
     def _attestation_object(self, auth_data: bytes, client: bytes, key: PrivateKey) -> bytes:
         if self.attestation == "none":
