@@ -118,6 +118,8 @@ def construct_name(node: exp.Expression) -> str:
         name = "random()"
     elif isinstance(node, exp.CurrentTimestamp | exp.CurrentDate | exp.CurrentTime):
         name = f"{node.sql_name().lower()} (now())"
+    elif isinstance(node, exp.NullSafeEQ | exp.NullSafeNEQ):
+        name = "IS / IS NOT between two values (use =, <> or IS [NOT] NULL)"
     elif isinstance(node, _KEYWORD_CONSTRUCTS):
         name = node.key.upper()
     elif isinstance(node, exp.HexString | exp.ByteString | exp.BitString):
@@ -174,7 +176,7 @@ def convert(node: exp.Expression, context: Context, depth: int = 0) -> Expr:
 
 
 def _placeholder(node: exp.Expression, context: Context, depth: int) -> Expr:
-    raise SqlParseError("use numbered parameters $1, $2, … instead of ?", reason="bad_parameter")
+    raise SqlParseError(f"use numbered parameters $1, $2, … instead of {node.sql()!r}", reason="bad_parameter")
 
 
 def _not(node: exp.Expression, context: Context, depth: int) -> Expr:
@@ -219,12 +221,19 @@ def _negate(operand: Expr) -> Expr:
     return Unary("NEG", operand)
 
 
-def parameter(node: exp.Parameter) -> Param:
-    """`$n` (1-based in the text) as a 0-based `Param`."""
-    inner = node.this
-    text = str(inner.this) if isinstance(inner, exp.Literal) and not inner.is_string else ""
+def parameter(node: exp.Expression) -> Param | None:
+    """`$n` (1-based in the text) as a 0-based `Param`, or None if `node` is not a `$…` word.
+
+    The SQLite dialect reads `$1` as an unquoted column name; no valid identifier starts with `$`.
+    """
+    if not isinstance(node, exp.Column) or node.args.get("table") or not isinstance(node.this, exp.Identifier):
+        return None
+    word = node.this
+    if word.quoted or not str(word.this).startswith("$"):
+        return None
+    text = str(word.this)[1:]
     if not text.isascii() or not text.isdigit() or len(text) > 6:
-        raise SqlParseError(f"bad parameter {node.sql()!r}: use $1, $2, …", reason="bad_parameter")
+        raise SqlParseError(f"bad parameter {word.this!r}: use $1, $2, …", reason="bad_parameter")
     number = int(text)
     if not 1 <= number <= limits.params_max:
         raise SqlParseError(f"parameter ${number} is out of range 1..{limits.params_max}", reason="bad_parameter")
@@ -232,6 +241,9 @@ def parameter(node: exp.Parameter) -> Param:
 
 
 def _column(node: exp.Column, context: Context) -> Expr:
+    param = parameter(node)
+    if param is not None:
+        return param
     if node.args.get("db") or node.args.get("catalog"):
         raise SqlParseError("schema-qualified names are not supported", reason="unsupported")
     table = identifier(node.args["table"], "table") if node.args.get("table") else None
@@ -305,7 +317,7 @@ _HANDLERS: dict[type[exp.Expression], _Handler] = {
     exp.Literal: lambda node, context, depth: Lit(_literal(node)),
     exp.Boolean: lambda node, context, depth: Lit(bool(node.this)),
     exp.Null: lambda node, context, depth: Lit(None),
-    exp.Parameter: lambda node, context, depth: parameter(node),
+    exp.Parameter: _placeholder,
     exp.Placeholder: _placeholder,
     exp.Column: lambda node, context, depth: _column(node, context),
     exp.Star: lambda node, context, depth: Star(),

@@ -161,8 +161,9 @@ def _bound(node: exp.Expression | None, clause: str) -> Lit | Param | None:
     value = node.args.get("expression")
     if isinstance(value, exp.Literal) and not value.is_string and str(value.this).isdigit():
         return Lit(int(str(value.this)))
-    if isinstance(value, exp.Parameter):
-        return parameter(value)
+    param = parameter(value) if value is not None else None
+    if param is not None:
+        return param
     raise SqlParseError(f"{clause} takes a non-negative integer or a $n parameter", reason="syntax")
 
 

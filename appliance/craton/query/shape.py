@@ -46,6 +46,7 @@ _ARG_NAMES = {
     "ignore": "IGNORE",
     "replace": "OR REPLACE",
     "temporary": "TEMPORARY",
+    "alternative": "INSERT OR REPLACE/IGNORE",
 }
 
 

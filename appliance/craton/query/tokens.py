@@ -12,7 +12,7 @@ import itertools
 import logging
 from dataclasses import dataclass
 
-from sqlglot.dialects.postgres import Postgres
+from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import Token, TokenType
 
@@ -20,7 +20,10 @@ from appliance.craton.query import limits
 from appliance.craton.query.errors import SqlParseError
 from appliance.craton.query.statements import Lit, Param
 
-DIALECT = Postgres()
+# The SQLite dialect, because statements run on SQLite: its operator precedence (for example `||`
+# binding tighter than `*`) must be the one the tree is built with, or a re-emitted expression
+# would compute something else than the text the user wrote.
+DIALECT = SQLite()
 # sqlglot logs a warning each time it falls back to an opaque Command for text it cannot parse;
 # we refuse those statements with an error anyway, so hostile input must not flood the log.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -119,10 +122,10 @@ def _offset_value(tail: list[Token]) -> Lit | Param:
     kinds = [t.token_type for t in tail]
     if kinds == [TokenType.NUMBER]:
         return Lit(_digits(tail[0].text, "AT OFFSET"))
-    if kinds == [TokenType.PARAMETER, TokenType.NUMBER]:
-        number = _digits(tail[1].text, "a $n parameter")
-        if number < 1:
-            raise SqlParseError("parameters are numbered from $1", reason="bad_parameter")
+    if kinds == [TokenType.VAR] and tail[0].text.startswith("$"):
+        number = _digits(tail[0].text[1:], "a $n parameter")
+        if not 1 <= number <= limits.params_max:
+            raise SqlParseError(f"parameters are numbered $1 to ${limits.params_max}", reason="bad_parameter")
         return Param(number - 1)
     raise SqlParseError(
         "AT OFFSET must end the statement and be followed by a non-negative integer or a $n parameter",
