@@ -22,9 +22,10 @@ from tui.errors import AddressInvalid, invariant
 from tui.poller import Poller
 
 url_default = "http://127.0.0.1:8470"
-# A request may take at most the poll interval, within these bounds, so a slow appliance slows
-# the rounds down instead of stacking them up; 0.5 s keeps loopback polls from timing out under
-# load and the ceiling keeps a remote appliance that stopped answering from freezing the screen.
+# A request may take about the poll interval, within these bounds: rounds never overlap, so a
+# slow appliance slows the rounds down instead of stacking them up; 0.5 s keeps loopback polls
+# from timing out on a busy machine, and 5 s makes a remote appliance that stopped answering show
+# as unreachable within seconds rather than after a long TCP timeout.
 request_timeout_s_min = 0.5
 request_timeout_s_max = 5.0
 poll_interval_s_max = 3600.0
