@@ -80,9 +80,13 @@ def _created_at_of(kid: str) -> datetime:
 def _ensure_private_dir(path: Path) -> None:
     """Create `path` (and missing parents) as 0700; refuse an existing folder others can enter."""
     for folder in reversed([path, *path.parents]):
-        if not folder.exists():
+        if folder.exists():
+            continue
+        try:
             folder.mkdir(mode=0o700)
-            os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+        except FileExistsError:
+            continue  # a concurrent open made it first; the check below still applies to `path`
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
     _check_private(path, expect_dir=True)
 
 
@@ -97,9 +101,7 @@ def _check_private(path: Path, *, expect_dir: bool) -> os.stat_result:
         raise ConfigError(f"{path}: {what} is owned by uid {info.st_uid}, not by this user ({os.geteuid()})")
     if info.st_mode & 0o077:
         mode = oct(stat.S_IMODE(info.st_mode))[2:].zfill(4)
-        raise ConfigError(
-            f"{path}: {what} has mode {mode}, which others can reach; run `chmod {wanted} {path}`"
-        )
+        raise ConfigError(f"{path}: {what} has mode {mode}, which others can reach; run `chmod {wanted} {path}`")
     return info
 
 
@@ -113,9 +115,7 @@ def _load_key_file(path: Path, kid: str) -> SigningKey:
         raise ConfigError(f"{path}: not a readable unencrypted PEM private key ({error})") from None
     if not isinstance(loaded, Ed25519PrivateKey):
         raise ConfigError(f"{path}: holds a {type(loaded).__name__}, but access tokens need an Ed25519 key")
-    return SigningKey(
-        kid=kid, created_at=_created_at_of(kid), private_key=loaded, public_key=loaded.public_key()
-    )
+    return SigningKey(kid=kid, created_at=_created_at_of(kid), private_key=loaded, public_key=loaded.public_key())
 
 
 def _write_atomically(path: Path, data: bytes, token: str) -> None:
@@ -177,9 +177,7 @@ class Keyring:
     ) -> Keyring:
         """Load the keys in `keys_dir` (created 0700 if absent), make the first key if there is none."""
         _ensure_private_dir(keys_dir)
-        ring = cls(
-            keys_dir, clock, retain_s=retain_s, random_bytes=random_bytes, reload_interval_s=reload_interval_s
-        )
+        ring = cls(keys_dir, clock, retain_s=retain_s, random_bytes=random_bytes, reload_interval_s=reload_interval_s)
         ring.reload()
         if not ring._keys:
             ring.rotate()
@@ -252,9 +250,7 @@ class Keyring:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         _write_atomically(self._dir / f"{kid}{_KEY_FILE_SUFFIX}", pem, self._random_bytes(4).hex())
-        key = SigningKey(
-            kid=kid, created_at=created_at, private_key=private_key, public_key=private_key.public_key()
-        )
+        key = SigningKey(kid=kid, created_at=created_at, private_key=private_key, public_key=private_key.public_key())
         self._keys[kid] = key
         self.prune()
         return key

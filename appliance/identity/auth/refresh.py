@@ -148,10 +148,7 @@ def parse_refresh_token(text: object) -> PresentedRefreshToken:
     match = _TOKEN_PATTERN.match(text)
     if match is None:
         raise RefreshTokenInvalid("wrong shape")
-    session_id = SessionId(hex=match.group(1))
-    if session_id.hex != match.group(1):
-        raise RefreshTokenInvalid("session id is not canonical")
-    return PresentedRefreshToken(session_id=session_id, token_hash=hash_refresh_token(text))
+    return PresentedRefreshToken(session_id=SessionId(hex=match.group(1)), token_hash=hash_refresh_token(text))
 
 
 def redeem_refresh_token(
