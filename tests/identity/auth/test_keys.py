@@ -66,9 +66,7 @@ def test_reopening_loads_the_same_active_key(keys_dir: Path, clock: ManualClock)
 def test_keys_come_from_the_injected_random_source(tmp_path: Path, clock: ManualClock) -> None:
     """Two keyrings fed the same random bytes make the same key pair (no hidden entropy source)."""
     raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    made = [
-        _open(tmp_path / name, clock, random_bytes=lambda n: bytes(range(n))).active() for name in ("a", "b")
-    ]
+    made = [_open(tmp_path / name, clock, random_bytes=lambda n: bytes(range(n))).active() for name in ("a", "b")]
     assert made[0].kid == made[1].kid
     assert made[0].public_key.public_bytes(*raw) == made[1].public_key.public_bytes(*raw)
 
@@ -180,9 +178,7 @@ def test_a_folder_others_can_enter_is_refused(keys_dir: Path, clock: ManualClock
         _open(keys_dir, clock)
 
 
-def test_symlinks_foreign_keys_garbage_and_strange_names_are_refused(
-    keys_dir: Path, clock: ManualClock
-) -> None:
+def test_symlinks_foreign_keys_garbage_and_strange_names_are_refused(keys_dir: Path, clock: ManualClock) -> None:
     """A symlinked key, an EC key, a non-PEM, an oversized file or a badly named .pem each stop loading."""
     ring = _open(keys_dir, clock)
     good = keys_dir / f"{ring.active().kid}.pem"
@@ -233,3 +229,14 @@ def test_kid_shape() -> None:
         7,
     ]:
         assert not is_valid_kid(bad)
+
+
+def test_files_owned_by_another_user_are_refused(
+    keys_dir: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys (and their folder) owned by another uid are refused: seen as another user would see ours."""
+    _open(keys_dir, clock)
+    owner = os.stat(keys_dir).st_uid
+    monkeypatch.setattr(os, "geteuid", lambda: owner + 1)
+    with pytest.raises(ConfigError, match=f"owned by uid {owner}, not by this user"):
+        _open(keys_dir, clock)
