@@ -59,6 +59,7 @@ from appliance.identity.auth.oidc_login import (
     check_callback,
     check_state_param,
     link_decision,
+    make_identity,
     new_pending_login,
 )
 from appliance.kernel.clock import Clock
@@ -83,11 +84,14 @@ __all__ = [
     "check_callback",
     "check_state_param",
     "link_decision",
+    "make_identity",
     "new_pending_login",
 ]
 
 DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
 METADATA_TTL_S = 3_600
+# RFC 6749 §5.2: these mean our client_id/secret are wrong, which no user can fix.
+CLIENT_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 
 
 class OidcProviderConfig(Struct, frozen=True):
@@ -155,9 +159,7 @@ class OidcLogin:
         )
         self._discovery: tuple[_Discovery, float] | None = None
         self._discovery_lock = asyncio.Lock()
-        self._id_tokens = IdTokenValidator(
-            self._http, clock, client_id=config.client_id, allow_insecure_http=config.allow_insecure_http
-        )
+        self._id_tokens = IdTokenValidator(self._http, clock, client_id=config.client_id)
 
     @property
     def name(self) -> str:
@@ -274,6 +276,8 @@ def _token_reply(status: int, body: Any) -> dict[str, str]:
     if status != 200:
         error = body.get("error") if isinstance(body, dict) else None
         reason = error if isinstance(error, str) else f"HTTP {status}"
+        if reason in CLIENT_ERRORS:
+            raise ProviderMisconfigured(f"the provider does not accept our client credentials ({reason})")
         raise Unauthenticated(f"the provider refused the code exchange: {reason[:100]}")
     if not isinstance(body, dict):
         raise ProviderUnavailable("the token endpoint did not answer a JSON object")
@@ -288,16 +292,13 @@ def _algorithms(discovery: _Discovery) -> list[str]:
 
 
 def _identity(provider: str, issuer: str, claims: Mapping[str, Any]) -> ExternalIdentity:
-    email = claims.get("email")
-    name = claims.get("name") or claims.get("preferred_username")
-    return ExternalIdentity(
-        provider=provider,
-        issuer=issuer,
+    return make_identity(
+        provider,
+        issuer,
         subject=str(claims["sub"]),
-        email=email.strip() if isinstance(email, str) and email.strip() else None,
-        # Only a JSON `true` counts: a missing claim or the string "true" is not a verification.
-        email_verified=claims.get("email_verified") is True and isinstance(email, str),
-        name=name[:200] if isinstance(name, str) else None,
+        email=claims.get("email"),
+        email_verified=claims.get("email_verified"),
+        name=claims.get("name") or claims.get("preferred_username"),
     )
 
 

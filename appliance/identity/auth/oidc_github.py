@@ -20,7 +20,12 @@ import httpx
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from appliance.identity.auth.oidc_http import ProviderHttp, ProviderUnavailable, check_provider_url
+from appliance.identity.auth.oidc_http import (
+    ProviderHttp,
+    ProviderMisconfigured,
+    ProviderUnavailable,
+    check_provider_url,
+)
 from appliance.identity.auth.oidc_login import (
     PROVIDER_NAME,
     ExternalIdentity,
@@ -28,6 +33,7 @@ from appliance.identity.auth.oidc_login import (
     PendingLogin,
     RandomBytes,
     check_callback,
+    make_identity,
     new_pending_login,
 )
 from appliance.kernel.clock import Clock
@@ -36,7 +42,6 @@ from appliance.kernel.ids import UserId
 from appliance.kernel.structs import Struct
 
 GITHUB_API_VERSION = "2022-11-28"
-NAME_CHARS_MAX = 200
 
 
 class GitHubProviderConfig(Struct, frozen=True):
@@ -135,6 +140,8 @@ class GitHubLogin:
         error = body.get("error") if isinstance(body, dict) else None
         if status != 200 or error is not None:
             reason = error if isinstance(error, str) else f"HTTP {status}"
+            if reason == "incorrect_client_credentials":
+                raise ProviderMisconfigured("GitHub does not accept our client id and secret")
             raise Unauthenticated(f"GitHub refused the code exchange: {reason[:100]}")
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
@@ -151,18 +158,17 @@ class GitHubLogin:
 
 
 def _identity(provider: str, issuer: str, user: Any, emails: Any) -> ExternalIdentity:
-    if not isinstance(user, dict) or not isinstance(user.get("id"), int) or isinstance(user.get("id"), bool):
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise ProviderUnavailable("GitHub's /user reply lacks a numeric id")
     if not isinstance(emails, list):
         raise ProviderUnavailable("GitHub's /user/emails reply is not a list")
-    primary = next((e for e in emails if isinstance(e, dict) and e.get("primary") is True), None)
-    address = primary.get("email") if primary is not None else None
-    name = user.get("name") or user.get("login")
-    return ExternalIdentity(
-        provider=provider,
-        issuer=issuer,
-        subject=str(user["id"]),
-        email=address if isinstance(address, str) and address else None,
-        email_verified=primary is not None and primary.get("verified") is True and isinstance(address, str),
-        name=name[:NAME_CHARS_MAX] if isinstance(name, str) else None,
+    primary = next((e for e in emails if isinstance(e, dict) and e.get("primary") is True), {})
+    return make_identity(
+        provider,
+        issuer,
+        subject=str(user_id),
+        email=primary.get("email"),
+        email_verified=primary.get("verified"),
+        name=user.get("name") or user.get("login"),
     )

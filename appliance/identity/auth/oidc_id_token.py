@@ -64,13 +64,11 @@ class IdTokenValidator:
         clock: Clock,
         *,
         client_id: str,
-        allow_insecure_http: bool,
         leeway_s: int = ID_TOKEN_LEEWAY_S,
     ) -> None:
         self._http = http
         self._clock = clock
         self._client_id = client_id
-        self._allow_insecure_http = allow_insecure_http
         self._leeway_s = leeway_s
         self._keys: tuple[KeySet, float] | None = None
         self._refreshed_at: float | None = None  # last refetch forced by an unknown key id

@@ -36,6 +36,8 @@ LOGIN_TTL_S_MAX = 3_600
 SECRET_BYTES = 32  # state, nonce and PKCE verifier each carry 256 random bits
 CALLBACK_VALUE_CHARS_MAX = 2_048
 PROVIDER_ERROR_CHARS_MAX = 200
+EMAIL_CHARS_MAX = 320  # RFC 5321: 64 for the local part, @, 255 for the domain
+NAME_CHARS_MAX = 200
 PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
@@ -54,6 +56,24 @@ class ExternalIdentity(Struct, frozen=True):
     email: str | None
     email_verified: bool
     name: str | None
+
+
+def make_identity(
+    provider: str, issuer: str, *, subject: str, email: object, email_verified: object, name: object
+) -> ExternalIdentity:
+    """Normalise what a provider said: only a JSON `true` verifies, and only a non-empty address."""
+    address = email.strip() if isinstance(email, str) else ""
+    if len(address) > EMAIL_CHARS_MAX:
+        raise Unauthenticated(f"the provider's e-mail address is longer than {EMAIL_CHARS_MAX} characters")
+    return ExternalIdentity(
+        provider=provider,
+        issuer=issuer,
+        subject=subject,
+        email=address or None,
+        # A missing claim or the string "true" is not a verification.
+        email_verified=bool(address) and email_verified is True,
+        name=(name.strip()[:NAME_CHARS_MAX] or None) if isinstance(name, str) else None,
+    )
 
 
 class PendingLogin(Struct, frozen=True):

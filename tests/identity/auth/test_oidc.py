@@ -9,9 +9,16 @@ import httpx
 import msgspec
 import pytest
 
-from appliance.identity.auth.oidc import ExternalIdentity, OidcLogin, PendingLogin, check_state_param
+from appliance.identity.auth.oidc import (
+    ExternalIdentity,
+    OidcLogin,
+    PendingLogin,
+    ProviderMisconfigured,
+    check_state_param,
+    make_identity,
+)
 from appliance.kernel.clock import ManualClock
-from appliance.kernel.errors import InvalidInput
+from appliance.kernel.errors import InvalidInput, Unauthenticated
 from appliance.kernel.ids import SequentialIds, UserId
 from appliance.kernel.structs import from_json, to_json
 from tests.identity.support.authenticator import b64url
@@ -145,3 +152,39 @@ async def test_the_stand_in_provider_refuses_a_token_request_without_a_verifier(
     async with httpx.AsyncClient(trust_env=False) as raw:
         reply = await raw.post(f"{idp.issuer}/token", data=form)
     assert (reply.status_code, reply.json()["error"]) == (400, "invalid_grant")
+
+
+async def test_a_rejected_client_secret_is_a_configuration_problem(idp: LocalOidcProvider, clock: ManualClock) -> None:
+    """`invalid_client` from the token endpoint means our secret is wrong: `ProviderMisconfigured`, for the admin."""
+    client = OidcLogin(provider_config(idp, client_secret="not-the-secret"), clock=clock)
+    try:
+        redirect = await client.begin()
+        with pytest.raises(ProviderMisconfigured, match="invalid_client"):
+            await client.complete(redirect.pending, await browse(redirect.url))
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("email", "verified", "name", "expected"),
+    [
+        (" ada@example.test ", True, " Ada ", ("ada@example.test", True, "Ada")),
+        ("", True, "", (None, False, None)),
+        (None, True, None, (None, False, None)),
+        (42, True, 42, (None, False, None)),
+        ("ada@example.test", "true", "x" * 500, ("ada@example.test", False, "x" * 200)),
+        ("ada@example.test", 1, None, ("ada@example.test", False, None)),
+    ],
+)
+def test_provider_claims_are_normalised(
+    email: object, verified: object, name: object, expected: tuple[object, ...]
+) -> None:
+    """Only a non-empty address with a JSON `true` is verified; odd types become None; names are bounded."""
+    identity = make_identity("p", "https://i", subject="s", email=email, email_verified=verified, name=name)
+    assert (identity.email, identity.email_verified, identity.name) == expected
+
+
+def test_an_absurdly_long_email_is_refused() -> None:
+    """A provider address longer than RFC 5321 allows is refused rather than stored."""
+    with pytest.raises(Unauthenticated, match="longer than 320"):
+        make_identity("p", "https://i", subject="s", email="a" * 400 + "@example.test", email_verified=True, name=None)

@@ -15,6 +15,7 @@ from appliance.identity.auth.oidc import (
     GitHubLogin,
     GitHubProviderConfig,
     LinkOutcome,
+    ProviderMisconfigured,
     build_login,
     link_decision,
 )
@@ -138,11 +139,11 @@ async def test_an_incorrect_pkce_verifier_is_refused(login: GitHubLogin) -> None
 
 
 async def test_a_wrong_client_secret_is_refused(github: LocalGitHub) -> None:
-    """A misconfigured secret shows up as the provider refusing the exchange."""
+    """A wrong client secret is the admin's problem (`ProviderMisconfigured`), not the user's."""
     client = build_login(github_config(github, client_secret="wrong"), clock=ManualClock())
     try:
         redirect = await client.begin()
-        with pytest.raises(Unauthenticated, match="incorrect_client_credentials"):
+        with pytest.raises(ProviderMisconfigured, match="client id and secret"):
             await client.complete(redirect.pending, await browse(redirect.url))
     finally:
         await client.aclose()
