@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final, NamedTuple, cast
 
 from appliance.craton.server.auth import AuthError, Identity, check_tenant
-from appliance.craton.server.dispatch import perform
+from appliance.craton.server.dispatch import perform_batch
+from appliance.craton.types import invariant
 from appliance.craton.wire.codes import ErrorCode, code_name
 from appliance.craton.wire.frame import FrameDecoder, FrameError, encode_frame
 from appliance.craton.wire.messages import (
@@ -25,7 +26,11 @@ from appliance.craton.wire.messages import (
     Handshake,
     HandshakeOk,
     MessageError,
+    Query,
+    QueryAt,
+    ReadEvents,
     Request,
+    RequestBody,
     Response,
     ResponseBody,
     decode_request,
@@ -39,6 +44,18 @@ if TYPE_CHECKING:
 # A peer that keeps presenting bad credentials is cut off rather than allowed to probe forever.
 AUTH_FAILURES_PER_CONNECTION_MAX: Final = 8
 CAPABILITIES: Final = ["append", "read", "sql", "query_at", "verify_chain", "pipelining"]
+# Short reads that arrive together run as one executor job (one thread hop, one write of all
+# their responses); anything that may be slow runs alone so it cannot delay them.
+BATCHED_OPERATIONS: Final = (Query, QueryAt, ReadEvents)
+READ_BATCH_MAX: Final = 64
+
+
+class Pending(NamedTuple):
+    request_id: int
+    op: str
+    tenant_id: int
+    body: RequestBody
+    started: float
 
 
 def op_name(request: Request) -> str:
@@ -59,6 +76,7 @@ class ClientConnection(asyncio.Protocol):
         self._last_activity = self._loop.time()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._auth_failures = 0
+        self._batch: list[Pending] = []
         self.closed = self._loop.create_future()
 
     # ----- asyncio.Protocol -----
@@ -102,8 +120,10 @@ class ClientConnection(asyncio.Protocol):
         for payload in payloads:
             # A payload can close the connection (too many refused credentials): stop there.
             if self.is_closing():
-                return
+                break
             self._on_payload(payload)
+        self._flush()
+        self._update_reading()
 
     def is_closing(self) -> bool:
         return self._closing
@@ -133,7 +153,7 @@ class ClientConnection(asyncio.Protocol):
             message = f"rate limit for tenant {identity.tenant_id} exceeded; retry in {wait_s * 1000:.0f} ms"
             self._reply(request.id, op_name(request), _error(ErrorCode.RATE_LIMITED, message), started)
             return
-        self._start(request, identity.tenant_id, started)
+        self._enqueue(Pending(request.id, op_name(request), identity.tenant_id, request.body, started))
 
     def _on_handshake(self, request: Request, body: Handshake, started: float) -> None:
         if body.client_version != PROTOCOL_VERSION:
@@ -179,25 +199,43 @@ class ClientConnection(asyncio.Protocol):
             self._shared.metrics.connections_refused.labels(reason="auth_failures").inc()
             self._close_with(ErrorCode.AUTHENTICATION_FAILED, "too many refused credentials on this connection")
 
-    def _start(self, request: Request, tenant_id: int, started: float) -> None:
+    def _enqueue(self, item: Pending) -> None:
         self._in_flight += 1
         self._shared.metrics.in_flight.inc()
-        self._update_reading()
-        work = self._shared.executor.submit(perform, self._shared.engine, tenant_id, request.body)
-        request_id, op = request.id, op_name(request)
+        if isinstance(item.body, BATCHED_OPERATIONS):
+            self._batch.append(item)
+            if len(self._batch) >= READ_BATCH_MAX:
+                self._flush()
+            return
+        # A write or a long operation runs alone, so a slow fsync never holds up the reads behind it.
+        self._flush()
+        self._submit([item])
 
-        def done(future: Future[ResponseBody]) -> None:
-            self._loop.call_soon_threadsafe(self._finish, request_id, op, future, started)
+    def _flush(self) -> None:
+        if self._batch:
+            items, self._batch = self._batch, []
+            self._submit(items)
+
+    def _submit(self, items: list[Pending]) -> None:
+        work = self._shared.executor.submit(perform_batch, self._shared.engine, [(i.tenant_id, i.body) for i in items])
+
+        def done(future: Future[list[ResponseBody]]) -> None:
+            self._loop.call_soon_threadsafe(self._finish, items, future)
 
         work.add_done_callback(done)
 
-    def _finish(self, request_id: int, op: str, future: Future[ResponseBody], started: float) -> None:
-        self._in_flight -= 1
-        self._shared.metrics.in_flight.dec()
+    def _finish(self, items: list[Pending], future: Future[list[ResponseBody]]) -> None:
+        self._in_flight -= len(items)
+        self._shared.metrics.in_flight.dec(len(items))
         error = future.exception()
-        # `perform` turns every exception into an error reply; reaching this branch is a bug there.
-        body = future.result() if error is None else _error(ErrorCode.INTERNAL_ERROR, "internal error")
-        self._reply(request_id, op, body, started)
+        # `perform_batch` turns every exception into an error reply; reaching this branch is a bug there.
+        bodies = future.result() if error is None else [_error(ErrorCode.INTERNAL_ERROR, "internal error")] * len(items)
+        invariant(len(bodies) == len(items), "one response per batched request")
+        frames = [
+            self._frame(item.request_id, item.op, body, item.started) for item, body in zip(items, bodies, strict=True)
+        ]
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(frames))
         self._update_reading()
         if self._shared.draining and self._in_flight == 0:
             self._close()
@@ -205,18 +243,18 @@ class ClientConnection(asyncio.Protocol):
     # ----- output and lifecycle -----
 
     def _reply(self, request_id: int, op: str, body: ResponseBody, started: float) -> None:
+        frame = self._frame(request_id, op, body, started)
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(frame)
+
+    def _frame(self, request_id: int, op: str, body: ResponseBody, started: float) -> bytes:
         outcome = "ok" if not isinstance(body, ErrorReply) else code_name(body.code)
-        self._shared.metrics.requests.labels(op=op, outcome=outcome).inc()
-        self._shared.metrics.latency.labels(op=op).observe(time.perf_counter() - started)
-        if self._transport is None or self._transport.is_closing():
-            return
+        self._shared.metrics.observe_request(op, outcome, time.perf_counter() - started)
         try:
-            frame = encode_frame(encode_message(Response(request_id, body)))
+            return encode_frame(encode_message(Response(request_id, body)))
         except FrameError as error:
-            frame = encode_frame(
-                encode_message(Response(request_id, _error(ErrorCode.QUERY_EXECUTION_ERROR, error.reason)))
-            )
-        self._transport.write(frame)
+            too_big = _error(ErrorCode.QUERY_EXECUTION_ERROR, error.reason)
+            return encode_frame(encode_message(Response(request_id, too_big)))
 
     def _update_reading(self) -> None:
         if self._transport is None or self._closing:

@@ -52,6 +52,11 @@ def perform(engine: EnginePort, tenant_id: int, body: RequestBody) -> ResponseBo
         return ErrorReply(int(ErrorCode.INTERNAL_ERROR), "internal error (logged on the replica)")
 
 
+def perform_batch(engine: EnginePort, items: list[tuple[int, RequestBody]]) -> list[ResponseBody]:
+    """Run several requests in order on this worker thread, one response each."""
+    return [perform(engine, tenant_id, body) for tenant_id, body in items]
+
+
 def error_reply(error: EngineError) -> ErrorReply:
     code = error.code
     hint = getattr(error, "leader_hint", None)

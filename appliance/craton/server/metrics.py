@@ -7,6 +7,7 @@ registry: several replicas (and tests) live in one process, and each must report
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -43,7 +44,17 @@ class ServerMetrics:
         self.frame_errors = Counter(
             "craton_frame_errors", "Connections closed for a malformed frame", registry=self.registry
         )
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._engine = Gauge("craton_engine", "Numeric engine status fields", ["field"], registry=self.registry)
+
+    def observe_request(self, op: str, outcome: str, seconds: float) -> None:
+        """Count and time one answered request. Label children are cached: `labels()` is slow."""
+        children = self._children.get((op, outcome))
+        if children is None:
+            children = (self.requests.labels(op=op, outcome=outcome), self.latency.labels(op=op))
+            self._children[(op, outcome)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self, engine_status: Mapping[str, object]) -> bytes:
         """Prometheus text exposition, with the engine's numeric status fields refreshed first."""

@@ -46,7 +46,7 @@ def token_for(signing_key: Ed25519PrivateKey) -> Callable[..., str]:
 
 
 class EngineDouble:
-    """Wire-level stand-in: answers instantly, except a query whose SQL starts with 'SLOW' (0.3 s)."""
+    """Wire-level stand-in: answers instantly, except SQL starting with 'SLOW' (0.3 s)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
@@ -83,6 +83,8 @@ class EngineDouble:
 
     def execute(self, tenant: int, sql: str, params: list[Any]) -> Any:
         self._note("execute", tenant)
+        if sql.startswith("SLOW"):
+            time.sleep(0.3)
         return SimpleNamespace(rows_affected=1, offset=0)
 
     def verify_chain(self, tenant: int, stream: int) -> Any:

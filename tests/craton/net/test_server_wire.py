@@ -22,6 +22,8 @@ from appliance.craton.wire.frame import FRAME_MAGIC, FRAME_PAYLOAD_BYTES_MAX, en
 from appliance.craton.wire.messages import (
     CreateStream,
     ErrorReply,
+    Execute,
+    Executed,
     Handshake,
     HandshakeOk,
     Query,
@@ -158,23 +160,26 @@ async def test_repeated_refusals_close_the_connection(tmp_path: Path, signing_ke
 async def test_pipelined_requests_are_answered_by_id_and_may_overtake(
     tmp_path: Path, signing_key: Ed25519PrivateKey, token_for: TokenFor
 ) -> None:
-    """Three requests in one write are all answered, matched by id; a fast one overtakes a slow one."""
+    """Requests sent in one write are all answered, matched by id; fast reads overtake a slow write."""
     async with running_server(EngineDouble(), signing_key, tmp_path) as server:
         conn = await RawConnection.open(server)
         await conn.handshake(token_for(1))
         batch = (
-            conn.frame(Query("SLOW 1"), request_id=101)
+            conn.frame(Execute("SLOW 1"), request_id=101)
             + conn.frame(Query("fast 2"), request_id=102)
-            + conn.frame(Sync(), request_id=103)
+            + conn.frame(Query("fast 3"), request_id=103)
+            + conn.frame(Sync(), request_id=104)
         )
         await conn.send_raw(batch)
-        responses = [await conn.receive() for _ in range(3)]
+        responses = [await conn.receive() for _ in range(4)]
         by_id = {r.request_id: r.body for r in responses}
-        assert by_id[101] == QueryRows(["sql"], [["SLOW 1"]])
+        assert by_id[101] == Executed(1, 0)
         assert by_id[102] == QueryRows(["sql"], [["fast 2"]])
-        assert isinstance(by_id[103], Synced)
+        assert by_id[103] == QueryRows(["sql"], [["fast 3"]])
+        assert isinstance(by_id[104], Synced)
         order = [r.request_id for r in responses]
         assert order.index(102) < order.index(101)
+        assert order.index(103) < order.index(101)
         await conn.close()
 
 
