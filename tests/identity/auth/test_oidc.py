@@ -16,6 +16,7 @@ from appliance.identity.auth.oidc import (
     ProviderMisconfigured,
     check_state_param,
     make_identity,
+    new_pending_login,
 )
 from appliance.kernel.clock import ManualClock
 from appliance.kernel.errors import InvalidInput, Unauthenticated
@@ -188,3 +189,25 @@ def test_an_absurdly_long_email_is_refused() -> None:
     """A provider address longer than RFC 5321 allows is refused rather than stored."""
     with pytest.raises(Unauthenticated, match="longer than 320"):
         make_identity("p", "https://i", subject="s", email="a" * 400 + "@example.test", email_verified=True, name=None)
+
+
+class CountingBytes:
+    """A repeatable random source: each call returns the next block of a counter stream."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, size: int) -> bytes:
+        self.calls += 1
+        return bytes((self.calls * 7 + i) % 256 for i in range(size))
+
+
+def test_pending_logins_draw_their_secrets_from_the_injected_source() -> None:
+    """State, nonce and verifier are distinct 256-bit values from the given source, and expire in 10 minutes."""
+    now = ManualClock().now()
+    first = new_pending_login("keycloak", REDIRECT_URI, now=now, random_bytes=CountingBytes())
+    again = new_pending_login("keycloak", REDIRECT_URI, now=now, random_bytes=CountingBytes())
+    assert first == again
+    assert len({first.state, first.nonce, first.code_verifier}) == 3
+    assert {len(first.state), len(first.nonce), len(first.code_verifier)} == {43}
+    assert (first.expires_at - first.created_at).total_seconds() == 600

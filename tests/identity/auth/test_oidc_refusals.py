@@ -188,6 +188,21 @@ async def test_an_oversized_discovery_document_is_refused(login: OidcLogin, idp:
         await login.begin()
 
 
+async def test_a_redirected_discovery_document_is_not_followed(login: OidcLogin, idp: LocalOidcProvider) -> None:
+    """Provider endpoints come from configuration and discovery, never from a 302 to somewhere else."""
+    idp.behaviour.discovery_redirect = "https://evil.example/.well-known/openid-configuration"
+    with pytest.raises(ProviderUnavailable, match="redirect"):
+        await login.begin()
+    assert [path for _, path in idp.requests] == ["/.well-known/openid-configuration"]
+
+
+async def test_a_discovery_reply_that_is_not_json_is_unavailable(login: OidcLogin, idp: LocalOidcProvider) -> None:
+    """An HTML error page where JSON was expected is reported, not parsed."""
+    idp.behaviour.discovery_body = b"<html><body>Service Unavailable</body></html>"
+    with pytest.raises(ProviderUnavailable, match="did not answer JSON"):
+        await login.begin()
+
+
 async def test_an_unreachable_provider_is_unavailable(clock: ManualClock, idp: LocalOidcProvider) -> None:
     """A provider nobody listens for is `ProviderUnavailable` (5xx), not a crash or a hang."""
     with socket.socket() as probe:

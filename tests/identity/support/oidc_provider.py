@@ -70,6 +70,8 @@ class Behaviour:
     email_in_id_token: bool = True
     userinfo_subject: str | None = None
     callback_iss: str | None = None  # iss parameter on the redirect back
+    discovery_redirect: str | None = None  # answer discovery with a 302 to this URL
+    discovery_body: bytes | None = None  # answer discovery with these raw bytes (e.g. an HTML page)
 
 
 def _b64url(data: bytes) -> str:
@@ -141,6 +143,10 @@ class LocalOidcProvider:
         await send_reply(send, handler(request) if handler else Reply.json(404, {"error": "not_found"}))
 
     def _discovery(self, _: Request) -> Reply:
+        if self.behaviour.discovery_redirect is not None:
+            return Reply.redirect(self.behaviour.discovery_redirect)
+        if self.behaviour.discovery_body is not None:
+            return Reply(200, self.behaviour.discovery_body, (("content-type", "text/html"),))
         document = {
             "issuer": self.behaviour.discovery_issuer or self.issuer,
             "authorization_endpoint": f"{self.issuer}/authorize",
