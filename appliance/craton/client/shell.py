@@ -115,7 +115,8 @@ def repl(
     buffer: list[str] = []
     while True:
         try:
-            line = read_line(CONTINUATION_PROMPT if buffer else PROMPT if interactive else "")
+            prompt = "" if not interactive else CONTINUATION_PROMPT if buffer else PROMPT
+            line = read_line(prompt)
         except EOFError:
             if buffer:
                 failures += _run_buffer(client, buffer, as_json=as_json, out=out, err=err)
