@@ -114,7 +114,9 @@ _KEYWORD_CONSTRUCTS = (exp.Case, exp.Cast, exp.If)
 
 def construct_name(node: exp.Expression) -> str:
     """How an error message names a refused node: its function name or its SQL keyword."""
-    if isinstance(node, exp.Rand):
+    if isinstance(node, exp.Exists):
+        name = "EXISTS (subquery)"
+    elif isinstance(node, exp.Rand):
         name = "random()"
     elif isinstance(node, exp.CurrentTimestamp | exp.CurrentDate | exp.CurrentTime):
         name = f"{node.sql_name().lower()} (now())"
@@ -156,7 +158,7 @@ def refuse(node: exp.Expression, context: Context) -> SqlParseError:
             "the same value); pass the value as a $n parameter",
             reason="non_deterministic",
         )
-    if isinstance(node, exp.Func) and not isinstance(node, (exp.Case, exp.Cast, exp.If, *_AGGREGATES)):
+    if isinstance(node, exp.Func) and not isinstance(node, (exp.Case, exp.Cast, exp.If, exp.Exists, *_AGGREGATES)):
         return SqlParseError(f"function {name} is not supported in {context.clause}", reason="unsupported")
     return SqlParseError(f"{name} is not supported in {context.clause}", reason="unsupported")
 

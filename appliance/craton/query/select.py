@@ -42,11 +42,13 @@ def select(node: exp.Select) -> Query:
     """Translate a SELECT; parameters stay as `Param` placeholders."""
     only_args(node, _SELECT_ARGS, "SELECT")
     items = _items(node)
+    # With `*` the width of the result is known only against the schema (checked by the store).
+    width = None if any(isinstance(i.expr, Star) for i in items) else len(items)
     from_table, joins = _sources(node)
     where = _clause(node.args.get("where"), Context("WHERE", write=False))
-    group_by = _group_by(node, len(items))
+    group_by = _group_by(node, width)
     having = _clause(node.args.get("having"), Context("HAVING", write=False, aggregates=True))
-    order_by = _order_by(node, len(items))
+    order_by = _order_by(node, width)
     query = Query(
         items=items,
         from_table=from_table,
@@ -122,7 +124,7 @@ def _clause(node: exp.Expression | None, context: Context) -> Expr | None:
     return convert(node.this, context)
 
 
-def _group_by(node: exp.Select, item_count: int) -> tuple[Expr, ...]:
+def _group_by(node: exp.Select, item_count: int | None) -> tuple[Expr, ...]:
     group = node.args.get("group")
     if group is None:
         return ()
@@ -131,7 +133,7 @@ def _group_by(node: exp.Select, item_count: int) -> tuple[Expr, ...]:
     return tuple(_positional(e, context, item_count, "GROUP BY") for e in group.expressions)
 
 
-def _order_by(node: exp.Select, item_count: int) -> tuple[OrderItem, ...]:
+def _order_by(node: exp.Select, item_count: int | None) -> tuple[OrderItem, ...]:
     order = node.args.get("order")
     if order is None:
         return ()
@@ -145,12 +147,13 @@ def _order_by(node: exp.Select, item_count: int) -> tuple[OrderItem, ...]:
     return tuple(result)
 
 
-def _positional(node: exp.Expression, context: Context, item_count: int, clause: str) -> Expr:
+def _positional(node: exp.Expression, context: Context, item_count: int | None, clause: str) -> Expr:
     # SQLite reads an integer constant in ORDER BY / GROUP BY as a position in the select list.
     if isinstance(node, exp.Literal) and not node.is_string:
         text = str(node.this)
-        if not text.isdigit() or not 1 <= int(text) <= item_count:
-            raise SqlParseError(f"{clause} position {text} is not in 1..{item_count}", reason="bad_position")
+        if not text.isdigit() or int(text) < 1 or (item_count is not None and int(text) > item_count):
+            shown = f"1..{item_count}" if item_count is not None else "the result columns"
+            raise SqlParseError(f"{clause} position {text} is not in {shown}", reason="bad_position")
         return Ordinal(int(text))
     return convert(node, context)
 

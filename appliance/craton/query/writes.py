@@ -63,6 +63,8 @@ def create_table(node: exp.Create) -> CreateTable:
     for item in schema.expressions:
         if isinstance(item, exp.ColumnDef):
             column, inline_key = _column_def(item)
+            if inline_key and key:
+                raise SqlParseError("a table has one PRIMARY KEY", reason="syntax")
             columns.append(column)
             key.extend([column.name] if inline_key else [])
         elif isinstance(item, exp.PrimaryKey):
@@ -96,7 +98,9 @@ def _column_type(kind: exp.Expression | None, column: str) -> ColumnType:
     if not isinstance(kind, exp.DataType):
         raise SqlParseError(f"column {column} needs a type: {_TYPE_LIST}", reason="syntax")
     if kind.expressions or kind.args.get("values") or kind.args.get("nested"):
-        raise SqlParseError(f"type {kind.sql()} of column {column} is not supported; use {_TYPE_LIST}")
+        raise SqlParseError(
+            f"type {kind.sql()} of column {column} is not supported; use {_TYPE_LIST}", reason="unsupported"
+        )
     if kind.this == exp.DataType.Type.USERDEFINED:
         written = str(kind.args.get("kind", "")).upper()
         if written == "BYTES":

@@ -15,7 +15,7 @@ from appliance.craton.query.statements import Column, Expr, Lit, Ordinal, Param,
 from appliance.craton.store.catalog import TableEntry
 from appliance.craton.store.layout import physical_name, quote, visible_sql
 from appliance.craton.store.sqlgen import Compiler, Reject, Slots, Source, display
-from appliance.craton.types import Value
+from appliance.craton.types import Value, invariant
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +29,18 @@ class Plan:
     boolean_columns: tuple[int, ...]
 
 
-def compile_query(query: Query, entries: list[TableEntry], *, with_offset: bool, reject: Reject) -> Plan:
-    """Compile `query`; `entries` are its FROM and JOIN tables in order, already resolved."""
+def compile_query(
+    query: Query, entries: list[TableEntry], param_count: int, *, with_offset: bool, reject: Reject
+) -> Plan:
+    """Compile `query`; `entries` are its FROM and JOIN tables in order, already resolved.
+
+    `param_count` is the number of bound parameters (at least `query.param_count`: an
+    `AT OFFSET $n` parameter may come on top); they occupy slots ?1..?param_count.
+    """
+    invariant(param_count >= query.param_count, "every parameter the query uses is bound")
     refs = ([query.from_table] if query.from_table is not None else []) + [j.table for j in query.joins]
     sources = [Source(ref.binding, entry) for ref, entry in zip(refs, entries, strict=True)]
-    slots = Slots(query.param_count, with_offset=with_offset)
+    slots = Slots(param_count, with_offset=with_offset)
     compiler = Compiler(sources, slots, reject)
     parts = ["SELECT DISTINCT" if query.distinct else "SELECT"]
     select_list, names, booleans = _select_list(query.items, compiler)

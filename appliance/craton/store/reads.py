@@ -39,7 +39,7 @@ class Reader:
     def __init__(self, connection: apsw.Connection, catalog: Catalog) -> None:
         self._db = connection
         self._catalog = catalog
-        self._plans: dict[tuple[Query, tuple[int, ...], bool], Plan] = {}
+        self._plans: dict[tuple[Query, int, tuple[int, ...], bool], Plan] = {}
         self._steps_left = 0
         connection.set_progress_handler(self._on_progress, limits.query_vm_steps_check_every)
 
@@ -57,10 +57,13 @@ class Reader:
             reached = "no position yet" if applied is None else f"position {applied}"
             raise PositionAhead(f"AT OFFSET {at} is ahead of the projections ({reached})")
         entries = self._resolve(tenant, statement.query, at)
-        key = (statement.query, tuple(e.table_id for e in entries), at is not None)
+        # The parameter count is part of the key: `AT OFFSET $n` adds a parameter the query
+        # itself does not use, and the slots after the parameters are numbered from it.
+        param_count = len(statement.params)
+        key = (statement.query, param_count, tuple(e.table_id for e in entries), at is not None)
         plan = self._plans.get(key)
         if plan is None:
-            plan = compile_query(statement.query, entries, with_offset=at is not None, reject=_reject)
+            plan = compile_query(statement.query, entries, param_count, with_offset=at is not None, reject=_reject)
             if len(self._plans) >= limits.plan_cache_entries_max:
                 self._plans.clear()
             self._plans[key] = plan
