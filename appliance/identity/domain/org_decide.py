@@ -236,8 +236,12 @@ def _accept(state: OrgState, command: AcceptInvite, ctx: DecisionContext) -> lis
     if invite is None or not hmac.compare_digest(presented.encode("ascii"), invite.token_hash.encode("ascii")):
         raise NotFound("invite not found")
     status = invite_view(invite, ctx.now)
-    if status is InviteStatus.ACCEPTED and invite.accepted_by == principal.user_id:
-        return []
+    if (
+        status is InviteStatus.ACCEPTED
+        and invite.accepted_by == principal.user_id
+        and principal.user_id in state.members
+    ):
+        return []  # the same acceptance again (a retried signup): already done
     if status is not InviteStatus.PENDING:
         raise PreconditionFailed(f"this invite can no longer be used: it is {status.value}")
     if normalise_email(principal.email) != invite.email:
