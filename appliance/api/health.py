@@ -11,6 +11,7 @@ import asyncio
 from typing import Any
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
@@ -74,7 +75,7 @@ class HealthController(Controller):
         responses={503: ResponseSpec(data_container=Readiness, description="Not ready; `checks` says why")},
     )
     async def readyz(
-        self, services: Services, verbose: str | None = Parameter(default=None, required=False)
+        self, services: NamedDependency[Services], verbose: str | None = Parameter(default=None, required=False)
     ) -> Response[Readiness]:
         checks = await readiness_checks(services)
         ready = all(c.ok for c in checks)
@@ -88,5 +89,5 @@ class HealthController(Controller):
         media_type="text/plain; version=0.0.4",
         sync_to_thread=False,
     )
-    def metrics(self, services: Services) -> Response[Any]:
+    def metrics(self, services: NamedDependency[Services]) -> Response[Any]:
         return Response(content=services.metrics.render(), media_type="text/plain; version=0.0.4")

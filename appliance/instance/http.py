@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, patch
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 
 from appliance.api.problems import PROBLEM_JSON
 from appliance.api.services import Services
@@ -137,7 +138,7 @@ class InstanceController(Controller):
         summary="This appliance: name, version, uptime, streams, projection lag",
         responses={503: _problem("NATS unavailable")},
     )
-    async def get_instance(self, services: Services) -> InstanceView:
+    async def get_instance(self, services: NamedDependency[Services]) -> InstanceView:
         return await instance_view(services)
 
     @patch(
@@ -150,7 +151,9 @@ class InstanceController(Controller):
             503: _problem("NATS unavailable"),
         },
     )
-    async def rename(self, request: Request[Any, Any, Any], services: Services, data: RenameBody) -> InstanceView:
+    async def rename(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: JSONBody[RenameBody]
+    ) -> InstanceView:
         token = bearer_token(request)
         check_setup_token((await load_instance(services.store)).state, token)
         outcome = await execute(
@@ -173,7 +176,7 @@ class InstanceController(Controller):
     )
     def logs(
         self,
-        services: Services,
+        services: NamedDependency[Services],
         after: Annotated[int, Parameter(ge=0, description="return lines with seq greater than this")] = 0,
         limit: Annotated[int, Parameter(ge=1, le=LOG_LINES_MAX)] = 100,
     ) -> LogsView:

@@ -26,6 +26,7 @@ from appliance.api.metrics import Metrics
 from appliance.api.services import NatsStatus, Services
 from appliance.eventstore import binary
 from appliance.eventstore.jetstream import JetStreamEventStore, KvSessionStore, connect
+from appliance.eventstore.port import PLATFORM_STREAM
 from appliance.eventstore.supervisor import NatsSupervisor, port_is_free
 from appliance.instance.service import ensure_initialised
 from appliance.kernel.errors import ConfigError
@@ -56,7 +57,7 @@ class _QuietServer(uvicorn.Server):
 def preflight(config: Config) -> Path | None:
     """Everything that can be checked without writing; returns the verified nats binary (if embedded)."""
     check_data_dir(config.data_dir)
-    nats_binary = binary.verified_binary() if config.nats_url is None else None
+    nats_binary = binary.verified_binary(config.nats_binary) if config.nats_url is None else None
     if config.nats_url is None and config.nats_port and not port_is_free(config.nats_port):
         raise ConfigError(f"NATS port 127.0.0.1:{config.nats_port} is already in use")
     return nats_binary
@@ -103,6 +104,7 @@ class Appliance:
         lock = take_lock(data_dir)
         self._undo.append(_async(lock.close))
         buffer = logs.configure(level=self.config.log_level, log_dir=data_dir / "logs", to_stderr=self._log_to_stderr)
+        self._undo.append(_async(logs.close_handlers))
         clock, ids = SystemClock(), Uuid7Ids()
         started_at = clock.now()
         nats_status, client = await self._start_nats(nats_binary, clock)
@@ -110,6 +112,7 @@ class Appliance:
         db = connect_db(data_dir / READMODEL_FILE)
         self._undo.append(_async(db.close))
         migrate(db)
+        await store.ensure_stream(PLATFORM_STREAM)  # before the projector lists streams
         projector = ProjectorRunner(store, db, projections(), clock)
         await projector.start()
         self._undo.append(projector.stop)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from appliance import __version__
+from appliance.craton import cli as engine_cli
 from appliance.kernel.errors import CratonError
 from appliance.runtime import config as config_module
 from appliance.runtime.boot import Frontend, run
@@ -67,6 +68,7 @@ def build_parser() -> Parser:
     _common(doctor)
     doctor.add_argument("--http", help="HTTP address to check")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    engine_cli.register(sub)
     return parser
 
 
@@ -96,7 +98,11 @@ def load_frontend() -> Frontend:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    asyncio.run(load_frontend()(args.url))
+    frontend = load_frontend()
+    try:
+        asyncio.run(frontend(args.url))
+    except ValueError as error:  # the frontend refuses a malformed URL before drawing anything
+        raise CratonError(f"--url: {error}") from None
     return 0
 
 

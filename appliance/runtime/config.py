@@ -34,6 +34,7 @@ class Config:
     projection_lag_threshold: int = 1000
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    nats_binary: Path | None = None  # another copy of nats-server; it must still match the manifest
 
     @property
     def http_host(self) -> str:
@@ -53,6 +54,7 @@ _TYPES: dict[str, type] = {
     "projection_lag_threshold": int,
     "tls_cert": Path,
     "tls_key": Path,
+    "nats_binary": Path,
 }
 _LOG_LEVELS = {"debug", "info", "warning", "error"}
 
@@ -98,8 +100,8 @@ def read_file(data_dir: Path) -> dict[str, Any]:
     path = data_dir / CONFIG_FILE
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
+    except (FileNotFoundError, NotADirectoryError):
+        return {}  # no file (or no data dir yet): defaults; preflight reports a bad data dir
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
     except OSError as error:

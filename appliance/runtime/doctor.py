@@ -57,9 +57,9 @@ def check_port(config: Config, running: bool) -> Finding:
     return Finding("http_port", "ok", f"{host}:{port} is free")
 
 
-def check_binary() -> Finding:
+def check_binary(config: Config) -> Finding:
     try:
-        path = binary.verified_binary()
+        path = binary.verified_binary(config.nats_binary)
     except ConfigError as error:
         return Finding("nats_binary", "fail", error.message)
     return Finding("nats_binary", "ok", f"{path} matches bundled/manifest.json")
@@ -78,5 +78,5 @@ def run_checks(config: Config) -> list[Finding]:
     findings.append(check_disk(config.data_dir))
     findings.append(check_port(config, running))
     if config.nats_url is None:
-        findings.append(check_binary())
+        findings.append(check_binary(config))
     return findings

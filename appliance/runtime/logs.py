@@ -90,13 +90,20 @@ class LogBuffer(logging.Handler):
             return [line for line in self._lines if line.seq > seq][:limit]
 
 
+def close_handlers() -> None:
+    """Detach and close every handler `configure` installed (files are flushed and closed)."""
+    root = logging.getLogger("appliance")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+
+
 def configure(*, level: str, log_dir: Path | None, to_stderr: bool) -> LogBuffer:
     """Install the handlers on the `appliance` logger tree; returns the buffer for the API."""
     root = logging.getLogger("appliance")
     root.setLevel(level.upper())
     root.propagate = False
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    close_handlers()
     buffer = LogBuffer()
     root.addHandler(buffer)
     if log_dir is not None:

@@ -55,7 +55,7 @@ def require_initialised(data_dir: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def attach(data_dir: Path, *, exclusive: bool) -> AsyncIterator[Attached]:
+async def attach(data_dir: Path, *, exclusive: bool, nats_binary: Path | None = None) -> AsyncIterator[Attached]:
     """The event store of `data_dir`; `exclusive` refuses when the appliance is running."""
     require_initialised(data_dir)
     if appliance_running(data_dir):
@@ -74,7 +74,7 @@ async def attach(data_dir: Path, *, exclusive: bool) -> AsyncIterator[Attached]:
     except BlockingIOError:
         lock.close()
         raise ConfigError(f"the appliance started on {data_dir} meanwhile; try again") from None
-    supervisor = NatsSupervisor(data_dir=data_dir, binary=binary.verified_binary(), clock=SystemClock())
+    supervisor = NatsSupervisor(data_dir=data_dir, binary=binary.verified_binary(nats_binary), clock=SystemClock())
     try:
         await supervisor.start()
         client = await connect(supervisor.url, user=supervisor.user, password=supervisor.password)
