@@ -108,9 +108,7 @@ def hash_password(
     return _hasher(params).hash(normalize_password(password), salt=salt)
 
 
-def verify_password(
-    stored_hash: str, password: str, *, params: Argon2Params = ARGON2_PARAMS
-) -> PasswordCheck:
+def verify_password(stored_hash: str, password: str, *, params: Argon2Params = ARGON2_PARAMS) -> PasswordCheck:
     """Check `password` against `stored_hash` in constant time (argon2's own comparison).
 
     A password longer than any acceptable one is a mismatch without hashing (nothing to find, and

@@ -118,9 +118,7 @@ def test_bad_verification_input_is_a_mismatch_and_bad_stored_hashes_are_loud() -
 def test_an_absent_account_is_always_a_mismatch() -> None:
     """verify_password_absent never succeeds, whatever it is given."""
     for candidate in ["correct horse battery", "", "x" * 5000]:
-        assert verify_password_absent(candidate, params=FAST) == passwords.PasswordCheck(
-            ok=False, needs_rehash=False
-        )
+        assert verify_password_absent(candidate, params=FAST) == passwords.PasswordCheck(ok=False, needs_rehash=False)
 
 
 @pytest.mark.parametrize(

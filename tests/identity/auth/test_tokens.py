@@ -68,9 +68,7 @@ class Setup:
         key = self.ring.active()
         fields: dict[str, object] = {"typ": "at+jwt", "kid": key.kid}
         fields.update(header)
-        return jwt.PyJWS().encode(
-            json.dumps(claims).encode(), key.private_key, algorithm="EdDSA", headers=fields
-        )
+        return jwt.PyJWS().encode(json.dumps(claims).encode(), key.private_key, algorithm="EdDSA", headers=fields)
 
 
 @pytest.fixture
@@ -268,9 +266,7 @@ def test_hostile_shapes_are_refused_cleanly(setup: Setup) -> None:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(position=st.integers(min_value=0), replacement=st.sampled_from('AQgw-_x.9Z=\\"'))
-def test_any_single_character_change_is_refused_or_harmless(
-    setup: Setup, position: int, replacement: str
-) -> None:
+def test_any_single_character_change_is_refused_or_harmless(setup: Setup, position: int, replacement: str) -> None:
     """Changing any one character gives TokenInvalid, or (unused base64 bits) exactly the same claims."""
     token = setup.issue()
     expected = setup.tokens.verify(token)
