@@ -52,12 +52,14 @@ find_inputs() {
     esac
     prefix=${prefix%/}
     [ -n "$prefix" ] || die "--prefix must not be /"
-    if [ -z "$binary" ]; then
+    if [ -n "$binary" ]; then
+        [ -f "$binary" ] || die "no craton binary at $binary"
+    else
         for candidate in "$here/craton" "$here/../dist/craton"; do
             if [ -f "$candidate" ]; then binary=$candidate; break; fi
         done
+        [ -n "$binary" ] || die "no craton binary next to this script; pass --binary FILE"
     fi
-    [ -n "$binary" ] && [ -f "$binary" ] || die "no craton binary next to this script; pass --binary FILE"
     [ -x "$binary" ] || die "$binary is not executable"
     for file in craton.service craton.desktop craton.svg uninstall.sh; do
         [ -f "$here/$file" ] || die "missing $here/$file; run this script from the release folder"
