@@ -60,7 +60,11 @@ READ_RECORDS_MAX: Final = 10_000
 
 
 class AppendResult(msgspec.Struct, frozen=True):
+    """Where a batch landed: its first offset, the hash of its last data record (what a projection
+    row records), the new chain head (the checkpoint's hash if one followed) and that checkpoint."""
+
     first_offset: int
+    data_hash: bytes
     last_hash: bytes
     checkpoint_offset: int | None
 
@@ -156,6 +160,7 @@ class StreamLog:
             kinds = [int(RecordKind.DATA)] * len(events)
             batch = encode_batch(first, self._head, kinds, list(events))
             data, sizes, head = batch.data, batch.record_bytes, batch.last_hash
+            data_hash = head
             checkpoint_offset = None
             if checkpoint:
                 checkpoint_offset = first + len(events)
@@ -169,7 +174,7 @@ class StreamLog:
             self._head = head
             if checkpoint_offset is not None:
                 self._sign(checkpoint_offset, chain_hash)
-            return AppendResult(first, head, checkpoint_offset)
+            return AppendResult(first, data_hash, head, checkpoint_offset)
 
     def append_checkpoint(self, *, sync: bool = True) -> int:
         """A checkpoint record right now (clean shutdown); returns its offset."""

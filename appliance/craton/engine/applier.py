@@ -1,0 +1,180 @@
+"""The imperative shell around the kernel: apply one committed command and perform its effects.
+
+`Applier.apply(op, command)` is the function the replicator calls, in op order, once the command
+is durable in the journal. It runs the pure kernel, then performs the effects: create a stream's
+files, append to a stream (no fsync: the journal already holds the command), record a SQL write in
+the tenant's `__tables` stream and apply it to the projection store at that record's offset and
+hash, and audit every DDL/DML and stream creation.
+
+Effects are idempotent by position, because after a crash the journal is replayed over storage
+that may already hold some of them: a batch already in the log is checked byte for byte and
+skipped, a batch cut short by a torn tail is cut back and rewritten, a store position already
+applied is skipped, an audit entry for an op already audited is not written again.
+
+A failure while performing effects (a full disk) leaves the command in the journal but not fully
+applied, so the applier fences itself: it refuses further commands until a restart replays them.
+
+Owns: effect execution and the write fence. Must never: perform an effect for a rejected command,
+or let a projection failure stop the log (the store is rebuilt from the log instead).
+"""
+
+from __future__ import annotations
+
+import time
+
+from appliance.craton import kernel, query
+from appliance.craton.audit import AuditBody, AuditLog
+from appliance.craton.kernel import (
+    AppendBatch,
+    Checkpoint,
+    Command,
+    CreateStream,
+    Effect,
+    KernelState,
+    NoChange,
+    StorageAppend,
+    StreamCreated,
+    TableChange,
+)
+from appliance.craton.storage import Repair, Storage, StreamLog
+from appliance.craton.store import StoreRejected, TableStore
+from appliance.craton.types import (
+    EngineError,
+    IntegrityError,
+    ProjectionLag,
+    RecordKind,
+    StorageError,
+    StreamId,
+    invariant,
+)
+
+
+class Applier:
+    """Holds the kernel state and performs effects on storage, store and audit log."""
+
+    def __init__(self, state: KernelState, storage: Storage, store: TableStore, audit: AuditLog) -> None:
+        self.state = state
+        self.storage = storage
+        self.store = store
+        self.audit = audit
+        self.applied_op = 0
+        self.fault: str | None = None
+        self.projection_fault: str | None = None
+        self.repairs: list[Repair] = []
+        self._replaying = False
+
+    def replay(self, op: int, command: Command) -> None:
+        """Re-apply a journaled command after a restart; rejections were replies, and stay so."""
+        self._replaying = True
+        try:
+            self.apply(op, command)
+        except EngineError:
+            pass
+        finally:
+            self._replaying = False
+
+    def apply(self, op: int, command: Command) -> object:
+        """Apply `command` (journal op `op`); returns its reply or raises its rejection."""
+        if self.fault is not None:
+            raise StorageError(f"writes are fenced after a failed apply ({self.fault}); restart the replica")
+        try:
+            state, effects = kernel.apply_committed(self.state, command)
+        except EngineError as rejection:
+            self._audit_rejection(op, command, rejection)
+            raise
+        try:
+            reply = self._perform(op, command, effects)
+        except (OSError, StorageError) as error:
+            self.fault = f"op {op}: {error}"
+            raise StorageError(f"the command is journaled but could not be applied: {error}") from error
+        self.state, self.applied_op = state, op
+        if isinstance(reply, EngineError):
+            raise reply  # decided after the log write (the store's verdict): still a plain reply
+        return reply
+
+    def _perform(self, op: int, command: Command, effects: list[Effect]) -> object:
+        reply: object = None
+        for effect in effects:
+            if isinstance(effect, StreamCreated):
+                self.storage.create(StreamId(effect.stream))
+                reply = effect.stream
+                if isinstance(command, CreateStream):
+                    self._audit_command(op, command, "ok", f"stream {effect.stream}")
+            elif isinstance(effect, StorageAppend):
+                self._append(effect.stream, effect.first_offset, effect.events, effect.checkpoint_offset)
+                reply = effect.checkpoint_offset if isinstance(command, Checkpoint) else effect.first_offset
+            elif isinstance(effect, TableChange):
+                reply = self._table_change(op, command, effect)
+            elif isinstance(effect, NoChange):
+                reply = (0, None)
+                if not isinstance(command, Checkpoint):
+                    self._audit_command(op, command, "ok", effect.reason)
+        return reply
+
+    def _append(self, stream: int, first: int, events: tuple[bytes, ...], checkpoint_offset: int | None) -> bytes:
+        """Put the batch at `first` (unless a replay finds it there already); the data record hash."""
+        log = self.storage.get(StreamId(stream))
+        end = first + len(events) + (checkpoint_offset is not None)
+        if log.next_offset == first:
+            return log.append(events, checkpoint=checkpoint_offset is not None, sync=False).data_hash
+        if log.next_offset >= end:
+            return _already_there(log, first, events, checkpoint_offset)
+        if log.next_offset > first:
+            self.repairs.append(log.truncate_from(first))  # a torn batch: rewrite it whole
+            return log.append(events, checkpoint=checkpoint_offset is not None, sync=False).data_hash
+        raise IntegrityError(
+            f"stream {stream} ends at offset {log.next_offset} but the journal continues at {first}",
+            offset=log.next_offset,
+        )
+
+    def _table_change(self, op: int, command: Command, effect: TableChange) -> tuple[int, int] | EngineError:
+        payload = query.encode_statement(effect.statement)
+        record_hash = self._append(effect.stream, effect.offset, (payload,), effect.checkpoint_offset)
+        applied = self.store.applied_position(effect.tenant)
+        if applied is not None and applied >= effect.offset:
+            return 0, effect.offset  # a replay: the store already holds this position
+        try:
+            rows = self.store.apply(effect.tenant, effect.offset, record_hash, effect.statement)
+        except StoreRejected as rejection:
+            self._audit_command(op, command, "rejected", f"at offset {effect.offset}: {rejection.message}")
+            return rejection
+        except (StorageError, OSError) as error:
+            # The write is in the log; only the projection failed. Stop serving reads from it
+            # (they would be stale) instead of stopping the log; a restart rebuilds it.
+            self.projection_fault = f"offset {effect.offset}: {error}"
+            self._audit_command(op, command, "ok", f"logged at offset {effect.offset}; projection failed")
+            return ProjectionLag(f"written at offset {effect.offset}, but the projection failed: {error}")
+        self._audit_command(op, command, "ok", f"{rows} rows at offset {effect.offset}")
+        return rows, effect.offset
+
+    def _audit_rejection(self, op: int, command: Command, rejection: EngineError) -> None:
+        if isinstance(command, AppendBatch | Checkpoint):
+            return  # the log itself is the record of appends; a refused append changed nothing
+        self._audit_command(op, command, "rejected", rejection.message)
+
+    def _audit_command(self, op: int, command: Command, outcome: str, detail: str) -> None:
+        if op <= self.audit.last_op and self._replaying:
+            return  # audited before the crash
+        action, subject = _describe(command)
+        self.audit.append(AuditBody(time.time_ns(), command.tenant, action, subject, outcome, detail, op))
+
+
+def _already_there(log: StreamLog, first: int, events: tuple[bytes, ...], checkpoint_offset: int | None) -> bytes:
+    """A replay found the batch in the log: check it is exactly this batch, return its data hash."""
+    last = first + len(events) - 1 + (checkpoint_offset is not None)
+    records = log.read_records(first, last) if last >= first else []
+    data = [r for r in records if r.kind == RecordKind.DATA]
+    if [r.payload for r in data] != list(events):
+        raise IntegrityError(f"stream {log.stream} holds other records at {first} than the journal", offset=first)
+    if checkpoint_offset is not None:
+        invariant(records[-1].kind == RecordKind.CHECKPOINT, "a replayed checkpoint is where the journal puts it")
+    return data[-1].hash if data else records[-1].prev_hash
+
+
+def _describe(command: Command) -> tuple[str, str]:
+    if isinstance(command, CreateStream):
+        return "stream.create", command.name
+    if isinstance(command, AppendBatch | Checkpoint):
+        return "stream.append", str(command.stream)
+    statement = command.statement
+    return f"sql.{type(statement).__name__.lower()}", statement.table
