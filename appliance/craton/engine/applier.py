@@ -80,6 +80,7 @@ class Applier:
         try:
             state, effects = kernel.apply_committed(self.state, command)
         except EngineError as rejection:
+            self.applied_op = op  # a rejection is this op's outcome: applied, with no effect
             self._audit_rejection(op, command, rejection)
             raise
         try:

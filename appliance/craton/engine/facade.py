@@ -232,6 +232,9 @@ class Engine:
         return {
             "generation": self._parts.generation,
             "applied_op": applier.applied_op,
+            # For readiness details: the last journal op applied, and the last op the journal holds.
+            "applied_position": applier.applied_op,
+            "log_position": self._journal.next_op - 1,
             "streams": {str(s): state.next_offset for s, state in applier.state.streams.items()},
             "damaged_streams": damaged,
             "journal_path": str(self._journal.path),

@@ -312,11 +312,13 @@ class StreamLog:
         total = 0
         last = first
         for offset in range(first, min(snapshot.records, first + READ_RECORDS_MAX)):
+            if self._entries[offset] >> index.POSITION_BITS != RecordKind.DATA:
+                last = offset  # checkpoints cost the reader nothing: always step over them
+                continue
             payload_bytes = self._end_of(offset, snapshot) - self._position(offset) - RECORD_OVERHEAD_BYTES
             if total and total + payload_bytes > max_bytes:
                 break
-            if self._entries[offset] >> index.POSITION_BITS == RecordKind.DATA:
-                total += payload_bytes
+            total += payload_bytes
             last = offset
         return last
 
