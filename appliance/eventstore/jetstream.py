@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from typing import Any
 
 import nats
@@ -26,6 +26,7 @@ from nats.js import api as js_api
 from appliance.eventstore.port import (
     ORG_STREAM_PREFIX,
     PLATFORM_STREAM,
+    SUBSCRIBE_BATCH_MAX,
     AggregateHistory,
     AppendResult,
     SessionRecord,
@@ -187,18 +188,27 @@ class JetStreamEventStore:
         if last <= after_sequence:
             return []
         found: list[StoredCommit] = []
-        async for item in self.subscribe(stream, after_sequence=after_sequence):
-            found.append(item)
-            if item.sequence >= last:
-                break
+        iterator = self.subscribe(stream, after_sequence=after_sequence)
+        try:
+            async for batch in iterator:
+                found.extend(item for item in batch if item.sequence <= last)
+                if batch[-1].sequence >= last:
+                    break
+        finally:
+            await iterator.aclose()
         return found
 
-    async def subscribe(self, stream: str, *, after_sequence: int) -> AsyncIterator[StoredCommit]:
-        """Ordered-consumer replay with a callback (the fast path of nats-py), then live delivery."""
-        queue: asyncio.Queue[StoredCommit] = asyncio.Queue(SUBSCRIPTION_QUEUE_MAX)
+    async def subscribe(self, stream: str, *, after_sequence: int) -> AsyncGenerator[list[StoredCommit], None]:
+        """Ordered-consumer replay with a callback (the fast path of nats-py), then live delivery.
+
+        The callback only appends to a buffer; the generator hands out everything buffered as one
+        batch. When the buffer is full the callback waits, which holds back the consumer (flow
+        control) instead of growing memory.
+        """
+        buffer = _Buffer()
 
         async def on_message(msg: Msg) -> None:
-            await queue.put(_decode(stream, msg))
+            await buffer.put(_decode(stream, msg))
 
         sub = await _call(
             self._js.subscribe(
@@ -215,11 +225,10 @@ class JetStreamEventStore:
         position = after_sequence
         try:
             while True:
-                item = await queue.get()
-                if item.sequence <= position:
-                    continue  # an ordered consumer may redeliver after it resets
-                position = item.sequence
-                yield item
+                batch = [item for item in await buffer.take() if item.sequence > position]
+                if batch:  # an ordered consumer may redeliver after it resets; drop what was seen
+                    position = batch[-1].sequence
+                    yield batch
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
@@ -256,8 +265,45 @@ class JetStreamEventStore:
         return bool(self._nc.is_connected)
 
 
+class _Buffer:
+    """Commits delivered by the consumer callback and not yet handed out, bounded."""
+
+    def __init__(self) -> None:
+        self._items: list[StoredCommit] = []
+        self._arrived = asyncio.Event()
+        self._drained = asyncio.Event()
+
+    async def put(self, item: StoredCommit) -> None:
+        while len(self._items) >= SUBSCRIPTION_QUEUE_MAX:
+            self._drained.clear()
+            await self._drained.wait()
+        self._items.append(item)
+        self._arrived.set()
+
+    async def take(self) -> list[StoredCommit]:
+        while not self._items:
+            self._arrived.clear()
+            await self._arrived.wait()
+        batch, self._items = self._items[:SUBSCRIBE_BATCH_MAX], self._items[SUBSCRIBE_BATCH_MAX:]
+        self._drained.set()
+        return batch
+
+
+def _stream_sequence(msg: Msg) -> int:
+    """The stream sequence read straight from the reply subject (nats-py's general metadata
+    parser costs several microseconds a message during a replay).
+
+    The common form is `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.
+    <pending>`; any other form (with domain and account hash) goes through nats-py's parser.
+    """
+    tokens = msg.reply.split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    return int(msg.metadata.sequence.stream)
+
+
 def _decode(stream: str, msg: Msg) -> StoredCommit:
-    sequence = int(msg.metadata.sequence.stream)
+    sequence = _stream_sequence(msg)
     try:
         commit = from_json(msg.data, Commit, what="commit")
     except InvalidInput as error:

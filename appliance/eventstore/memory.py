@@ -8,9 +8,10 @@ used where a user's data lives.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from appliance.eventstore.port import (
+    SUBSCRIBE_BATCH_MAX,
     AggregateHistory,
     AppendResult,
     SessionRecord,
@@ -70,14 +71,14 @@ class InMemoryEventStore:
             raise InvalidInput("limit must be at least 1")
         return self._streams.get(stream, [])[after_sequence : after_sequence + limit]
 
-    async def subscribe(self, stream: str, *, after_sequence: int) -> AsyncIterator[StoredCommit]:
+    async def subscribe(self, stream: str, *, after_sequence: int) -> AsyncGenerator[list[StoredCommit], None]:
         position = after_sequence
         while True:
             commits = self._streams.get(stream, [])
             if position < len(commits):
-                for stored in commits[position:]:
-                    position = stored.sequence
-                    yield stored
+                batch = commits[position : position + SUBSCRIBE_BATCH_MAX]
+                position = batch[-1].sequence
+                yield batch
                 continue
             await self._wait_beyond(stream, position)
 

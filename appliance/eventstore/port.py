@@ -17,7 +17,7 @@ Adapters: `memory.InMemoryEventStore` (reference, tests, simulations) and
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Protocol
 
@@ -32,6 +32,7 @@ PLATFORM_STREAM = "PLATFORM"
 ORG_STREAM_PREFIX = "ORG_"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SUBJECT_TOKENS_MAX = 8
+SUBSCRIBE_BATCH_MAX = 500
 
 
 def platform_subject(context: str, aggregate: str, aggregate_id: str) -> str:
@@ -129,8 +130,12 @@ class EventStore(Protocol):
         """Up to `limit` commits of `stream` with sequence > `after_sequence` (bounded read)."""
         ...
 
-    def subscribe(self, stream: str, *, after_sequence: int) -> AsyncIterator[StoredCommit]:
-        """Every commit after `after_sequence`, then new ones as they land; never ends by itself."""
+    def subscribe(self, stream: str, *, after_sequence: int) -> AsyncGenerator[list[StoredCommit], None]:
+        """Every commit after `after_sequence`, then new ones as they land; never ends by itself.
+
+        Commits come in batches of whatever has arrived (at most `SUBSCRIBE_BATCH_MAX`, in order,
+        never empty), so that consumers can write one transaction per batch.
+        """
         ...
 
     async def streams(self) -> list[StreamInfo]:

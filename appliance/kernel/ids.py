@@ -9,12 +9,14 @@ stays pure and tests are repeatable.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Protocol, Self, TypeVar
 
-from appliance.kernel.errors import InvalidInput
+from appliance.kernel.errors import InvalidInput, invariant
 
 _UUID_TEXT_LENGTH_MAX = 36
+_CANONICAL = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class TypedId(uuid.UUID):
@@ -28,12 +30,19 @@ class TypedId(uuid.UUID):
         """Parse canonical UUID text; anything else is `InvalidInput` naming the kind."""
         if isinstance(text, cls):
             return text
-        if not isinstance(text, str) or len(text) != _UUID_TEXT_LENGTH_MAX:
+        if not isinstance(text, str) or len(text) != _UUID_TEXT_LENGTH_MAX or not _CANONICAL.match(text):
             raise InvalidInput(f"{cls.kind} must be a UUID in canonical form", field=cls.kind)
-        try:
-            return cls(text)
-        except ValueError:
-            raise InvalidInput(f"{cls.kind} must be a UUID in canonical form", field=cls.kind) from None
+        return cls.from_int(int(text.replace("-", ""), 16))
+
+    @classmethod
+    def from_int(cls, value: int) -> Self:
+        """Build from the 128-bit value without `uuid.UUID.__init__`'s general-purpose parsing,
+        which dominates decoding when a projection replays thousands of events a second."""
+        invariant(0 <= value < 1 << 128, "a UUID is 128 bits")
+        made = object.__new__(cls)
+        object.__setattr__(made, "int", value)
+        object.__setattr__(made, "is_safe", uuid.SafeUUID.unknown)
+        return made
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and self.int == other.int

@@ -1,7 +1,7 @@
 """The projector runner: event streams in, SQLite rows out, exactly once.
 
-For each stream it subscribes from the stream's checkpoint, takes whatever has arrived (up to
-`BATCH_COMMITS_MAX`), and applies it in ONE transaction that also advances the checkpoint, so rows
+For each stream it subscribes from the stream's checkpoint, takes each batch of whatever has
+arrived, and applies it in ONE transaction that also advances the checkpoint, so rows
 and checkpoint can never disagree. A projection that fails on an event has its partial writes for
 that event rolled back (a savepoint per event), the failure is recorded in `failed_events`, and the
 runner carries on; readiness then reports the failure. Streams that appear later (a new
@@ -28,9 +28,7 @@ from appliance.kernel.envelope import EventEnvelope
 
 log = logging.getLogger("appliance.projector")
 
-BATCH_COMMITS_MAX = 500
 STREAM_POLL_INTERVAL_S = 1.0
-QUEUE_COMMITS_MAX = 5_000
 
 
 class Projection(Protocol):
@@ -47,28 +45,51 @@ def load_checkpoints(db: apsw.Connection) -> dict[str, tuple[int, int]]:
 
 
 def apply_batch(db: apsw.Connection, projections: Sequence[Projection], batch: Sequence[StoredCommit]) -> int:
-    """Apply commits of ONE stream and advance its checkpoint in one transaction; returns failures."""
+    """Apply commits of ONE stream and advance its checkpoint in one transaction; returns failures.
+
+    The batch is first applied in one go; only if a projection raises is it redone event by event
+    under savepoints, so the common case pays no per-event savepoint.
+    """
     if not batch:
         return 0
-    failures = 0
     stream = batch[0].stream
     with db:
         row = db.execute("SELECT sequence, events FROM projection_checkpoints WHERE stream = ?", (stream,)).fetchone()
         checkpoint, events = (row[0], row[1]) if row else (0, 0)
-        for stored in batch:
-            if stored.sequence <= checkpoint:
-                continue  # already applied (redelivery after a reconnect)
-            if stored.error is not None:
-                _record_failure(db, stored, None, "decode", stored.error)
-                failures += 1
-            for envelope in stored.commit.events:
-                failures += _apply_event(db, projections, stored, envelope)
-            checkpoint, events = stored.sequence, events + len(stored.commit.events)
+        fresh = [stored for stored in batch if stored.sequence > checkpoint]  # redelivery after a reconnect
+        if not fresh:
+            return 0
+        db.execute("SAVEPOINT projection_batch")
+        try:
+            failures = _apply_all(db, projections, fresh, isolate=False)
+        except Exception:
+            db.execute("ROLLBACK TO projection_batch")
+            failures = _apply_all(db, projections, fresh, isolate=True)
+        db.execute("RELEASE projection_batch")
+        events += sum(len(stored.commit.events) for stored in fresh)
         db.execute(
             "INSERT INTO projection_checkpoints (stream, sequence, events) VALUES (?, ?, ?) "
             "ON CONFLICT (stream) DO UPDATE SET sequence = excluded.sequence, events = excluded.events",
-            (stream, checkpoint, events),
+            (stream, fresh[-1].sequence, events),
         )
+    return failures
+
+
+def _apply_all(
+    db: apsw.Connection, projections: Sequence[Projection], batch: Sequence[StoredCommit], *, isolate: bool
+) -> int:
+    failures = 0
+    for stored in batch:
+        if stored.error is not None:
+            _record_failure(db, stored, None, "decode", stored.error)
+            failures += 1
+        for envelope in stored.commit.events:
+            if isolate:
+                failures += _apply_event(db, projections, stored, envelope)
+                continue
+            for projection in projections:
+                if envelope.type in projection.types:
+                    projection.apply(db, envelope, stored)
     return failures
 
 
@@ -200,25 +221,9 @@ class ProjectorRunner:
                 await asyncio.sleep(0.5)
 
     async def _consume(self, stream: str, after: int) -> None:
-        queue: asyncio.Queue[StoredCommit] = asyncio.Queue(QUEUE_COMMITS_MAX)
         iterator = self._store.subscribe(stream, after_sequence=after)
-
-        async def pump() -> None:
-            async for stored in iterator:
-                await queue.put(stored)
-
-        reader = asyncio.create_task(pump(), name=f"projector-pump-{stream}")
         try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    reader.result()  # re-raises why the subscription ended
-                    return
-                batch = [getter.result()]
-                while not queue.empty() and len(batch) < BATCH_COMMITS_MAX:
-                    batch.append(queue.get_nowait())
+            async for batch in iterator:
                 self.failures += apply_batch(self._db, self._projections, batch)
                 last = batch[-1].sequence
                 if last > self.last_sequences.get(stream, 0):
@@ -226,8 +231,5 @@ class ProjectorRunner:
                 async with self._applied:
                     self._applied.notify_all()
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
             with contextlib.suppress(Exception):
-                await iterator.aclose()  # type: ignore[attr-defined]
+                await iterator.aclose()

@@ -12,33 +12,32 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from appliance.eventstore.port import EventStore, StoredCommit
+import apsw
+
+from appliance.eventstore.port import EventStore
 from appliance.readmodel.db import connect, migrate
-from appliance.readmodel.projector import BATCH_COMMITS_MAX, Projection, apply_batch
+from appliance.readmodel.projector import Projection, apply_batch
 
 REBUILD_TIMEOUT_S_PER_STREAM = 3600.0
 
 
 async def replay_stream(
-    store: EventStore, db_connection: object, projections: Sequence[Projection], stream: str, last: int
+    store: EventStore, db: apsw.Connection, projections: Sequence[Projection], stream: str, last: int
 ) -> int:
     """Replay one stream up to `last`; returns the number of commits applied."""
-    batch: list[StoredCommit] = []
-    applied = 0
     if last == 0:
         return 0
+    applied = 0
     iterator = store.subscribe(stream, after_sequence=0)
     try:
-        async for stored in iterator:
-            batch.append(stored)
-            if len(batch) >= BATCH_COMMITS_MAX or stored.sequence >= last:
-                apply_batch(db_connection, projections, batch)  # type: ignore[arg-type]
-                applied += len(batch)
-                batch = []
-            if stored.sequence >= last:
+        async for batch in iterator:
+            wanted = [stored for stored in batch if stored.sequence <= last]
+            apply_batch(db, projections, wanted)
+            applied += len(wanted)
+            if batch[-1].sequence >= last:
                 break
     finally:
-        await iterator.aclose()  # type: ignore[attr-defined]
+        await iterator.aclose()
     return applied
 
 

@@ -52,10 +52,11 @@ def fresh_subject() -> str:
 
 
 async def take(iterator, count: int) -> list[StoredCommit]:
-    items = []
-    async for item in iterator:
-        items.append(item)
-        if len(items) == count:
+    items: list[StoredCommit] = []
+    async for batch in iterator:
+        assert batch, "a subscription never yields an empty batch"
+        items.extend(batch)
+        if len(items) >= count:
             break
     return items
 
