@@ -76,14 +76,18 @@ def is_write(body: RequestBody) -> bool:
     return isinstance(body, _WRITES)
 
 
-def parse_address(address: str) -> tuple[str, int]:
-    """`host:port` or `[v6]:port` to a (host, port) pair; a clear ValueError otherwise."""
+def parse_address(address: str, *, listening: bool = False) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` to a (host, port) pair; a clear ValueError otherwise.
+
+    Port 0 is only meaningful for an address to listen on (the system picks a free port).
+    """
     host, sep, port_text = address.rpartition(":")
     if not sep or not host or not port_text.isdigit():
         raise ValueError(f"address must look like HOST:PORT, got {address!r}")
     port = int(port_text)
-    if not 0 < port < 65536:
-        raise ValueError(f"port must be in 1..65535, got {port}")
+    lowest = 0 if listening else 1
+    if not lowest <= port < 65536:
+        raise ValueError(f"port must be in {lowest}..65535, got {port}")
     return host.strip("[]"), port
 
 

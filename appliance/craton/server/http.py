@@ -46,7 +46,10 @@ def check_readiness(status: Mapping[str, Any], journal_dir: Path, *, disk_free_b
             handle.flush()
             os.fsync(handle.fileno())
         probe.unlink()
-        checks["journal_writable"] = True
+        # The engine stops accepting writes after a failed journal write; that counts as not writable.
+        checks["journal_writable"] = bool(status.get("journal_writable", True))
+        if not checks["journal_writable"]:
+            detail["journal_writable"] = f"engine fault: {status.get('fault')}"
     except OSError as error:
         checks["journal_writable"] = False
         detail["journal_writable"] = str(error)

@@ -29,6 +29,7 @@ from appliance.craton.server.auth import (
     issue_token,
     load_api_keys,
 )
+from appliance.craton.server.engine_port import EnginePort
 from appliance.craton.server.limits import ServerLimits
 from appliance.craton.server.server import ReplicaServer, ServerConfigError, is_loopback, server_tls_context
 
@@ -116,8 +117,8 @@ def build_authenticator(options: ReplicaOptions) -> Authenticator:
 
 def check_addresses(options: ReplicaOptions) -> tuple[tuple[str, int], tuple[str, int] | None]:
     try:
-        listen = parse_address(options.listen)
-        http = parse_address(options.http) if options.http else None
+        listen = parse_address(options.listen, listening=True)
+        http = parse_address(options.http, listening=True) if options.http else None
     except ValueError as error:
         raise ServerConfigError(str(error)) from None
     hosts = [listen[0]] + ([http[0]] if http else [])
@@ -128,11 +129,11 @@ def check_addresses(options: ReplicaOptions) -> tuple[tuple[str, int], tuple[str
     return listen, http
 
 
-async def serve(options: ReplicaOptions, engine: object, authenticator: Authenticator) -> None:
+async def serve(options: ReplicaOptions, engine: EnginePort, authenticator: Authenticator) -> None:
     """Serve until SIGTERM or SIGINT, then drain. The caller opens and closes the engine."""
     listen, http = check_addresses(options)
     tls = server_tls_context(options.tls_cert, options.tls_key) if options.tls_cert and options.tls_key else None
-    server = ReplicaServer(engine, authenticator, journal_dir=options.data_dir, limits=options.limits, tls=tls)  # type: ignore[arg-type]
+    server = ReplicaServer(engine, authenticator, journal_dir=options.data_dir, limits=options.limits, tls=tls)
     await server.start(listen[0], listen[1], http_host=http[0] if http else None, http_port=http[1] if http else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -158,6 +159,10 @@ def _announce(options: ReplicaOptions, server: ReplicaServer) -> None:
     print(f"craton replica ready: listen={address} http={http or '-'} data_dir={options.data_dir}", flush=True)
 
 
+def _already_stopping(signum: int, _frame: object) -> None:
+    sys.stderr.write(f"craton replica: signal {signum} ignored: already stopping (SIGKILL forces)\n")
+
+
 def run_replica(options: ReplicaOptions) -> int:
     """The whole process: returns the exit code; failures print one line on stderr."""
     from appliance.craton.engine import Engine
@@ -179,6 +184,9 @@ def run_replica(options: ReplicaOptions) -> int:
         sys.stderr.write(f"craton replica: {error}\n")
         return 1
     finally:
+        # A second SIGTERM/SIGINT must not cut the final checkpoint and compaction short.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _already_stopping)
         engine.close()
     sys.stderr.write("craton replica: stopped cleanly\n")
     return 0

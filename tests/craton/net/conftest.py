@@ -134,7 +134,11 @@ class RawConnection:
     @classmethod
     async def open(cls, server: ReplicaServer) -> RawConnection:
         assert server.address is not None
-        reader, writer = await asyncio.open_connection(*server.address)
+        return await cls.open_address(*server.address)
+
+    @classmethod
+    async def open_address(cls, host: str, port: int) -> RawConnection:
+        reader, writer = await asyncio.open_connection(host, port)
         return cls(reader, writer)
 
     async def send_raw(self, data: bytes) -> None:
@@ -178,3 +182,31 @@ class RawConnection:
         self.writer.close()
         with contextlib.suppress(OSError):
             await self.writer.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def engine_server(
+    data_dir: Path,
+    signing_key: Ed25519PrivateKey,
+    *,
+    limits: ServerLimits | None = None,
+    disk_free_bytes_min: int | None = None,
+) -> AsyncIterator[tuple[ReplicaServer, Any]]:
+    """The REAL engine behind a real server on 127.0.0.1:0 (with the HTTP side port)."""
+    from appliance.craton.engine import Engine
+
+    engine = Engine.open(data_dir)
+    auth = Authenticator(public_keys=[signing_key.public_key()], api_keys=[])
+    extra = {} if disk_free_bytes_min is None else {"disk_free_bytes_min": disk_free_bytes_min}
+    server = ReplicaServer(engine, auth, journal_dir=data_dir, limits=limits, **extra)
+    await server.start("127.0.0.1", 0, http_host="127.0.0.1", http_port=0)
+    try:
+        yield server, engine
+    finally:
+        await server.drain()
+        engine.close()
+
+
+def address_of(server: ReplicaServer) -> str:
+    assert server.address is not None
+    return f"{server.address[0]}:{server.address[1]}"
