@@ -162,11 +162,58 @@ def cmd_replica(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    return _fail("export", "not wired yet")
+    from appliance.craton.engine import Engine
+    from appliance.craton.types import EngineError
+
+    if not args.data_dir.is_dir():
+        return _fail("export", f"no replica data in {args.data_dir}")
+    try:
+        with Engine.open(args.data_dir) as engine:
+            to_offset = args.to_offset
+            if to_offset is None:
+                next_offset = engine.status()["streams"].get(str(args.stream))
+                if not next_offset:
+                    return _fail("export", f"stream {args.stream} does not exist or is empty")
+                to_offset = next_offset - 1
+            summary = engine.export(args.tenant, args.stream, args.from_offset, to_offset, args.out)
+    except (EngineError, OSError) as error:
+        return _fail("export", str(error))
+    print(
+        f"exported {summary.records} records of stream {args.stream} ({args.from_offset}..{to_offset}) to "
+        f"{summary.path}; last hash {summary.last_hash}"
+    )
+    return 0
 
 
 def cmd_verify_export(args: argparse.Namespace) -> int:
-    return _fail("verify-export", "not wired yet")
+    import json
+
+    from appliance.craton.export import verify_export
+    from appliance.craton.server.replica import load_public_key
+    from appliance.craton.server.server import ServerConfigError
+
+    try:
+        key = load_public_key(args.public_key)
+    except ServerConfigError as error:
+        return _fail("verify-export", str(error))
+    report = verify_export(args.file, key)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "records": report.records,
+                    "first_bad_line": report.first_bad_line,
+                    "reason": report.reason,
+                }
+            )
+        )
+    elif report.ok:
+        print(f"OK: {report.records} records, chain and signed proof verify")
+    where = f"line {report.first_bad_line}: " if report.first_bad_line is not None else ""
+    if not report.ok:
+        sys.stderr.write(f"craton verify-export: FAILED at {where}{report.reason}\n")
+    return 0 if report.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

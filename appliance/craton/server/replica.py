@@ -35,7 +35,6 @@ from appliance.craton.server.server import ReplicaServer, ServerConfigError, is_
 
 DEV_TOKEN_TTL_S: Final = 7 * 24 * 3600
 DEV_TENANT: Final = 1
-REPLICA_KEY_FILE: Final = "secrets/replica-signing.key"
 REPLICA_PUBLIC_KEY_FILE: Final = "replica-public-key.pem"
 DEV_CONTROL_PLANE_KEY_FILE: Final = "secrets/dev-control-plane.key"
 DEV_PUBLIC_KEY_FILE: Final = "dev-control-plane-public-key.pem"
@@ -86,9 +85,19 @@ def public_pem(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def public_pem_from_raw(raw: bytes) -> bytes:
+    key = Ed25519PublicKey.from_public_bytes(raw)
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def load_public_key(path: Path) -> Ed25519PublicKey:
+    """An Ed25519 public key from a PEM file, or from a file holding its 32 bytes as 64 hex digits."""
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
+        data = path.read_bytes()
+        text = data.strip()
+        if len(text) == 64 and all(c in b"0123456789abcdefABCDEF" for c in text):
+            return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text.decode()))
+        key = serialization.load_pem_public_key(data)
     except (OSError, ValueError) as error:
         raise ServerConfigError(f"cannot read a public key from {path}: {error}") from None
     if not isinstance(key, Ed25519PublicKey):
@@ -172,9 +181,10 @@ def run_replica(options: ReplicaOptions) -> int:
         options.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         check_addresses(options)
         authenticator = build_authenticator(options)
-        signing_key = load_or_create_key(options.data_dir / REPLICA_KEY_FILE)
-        (options.data_dir / REPLICA_PUBLIC_KEY_FILE).write_bytes(public_pem(signing_key))
-        engine = Engine.open(options.data_dir, checkpoint_every=options.checkpoint_every, signing_key=signing_key)
+        # The engine keeps its own signing key (checkpoints, exports); publish its public half.
+        engine = Engine.open(options.data_dir, checkpoint_every=options.checkpoint_every)
+        raw_public = engine.public_key()
+        (options.data_dir / REPLICA_PUBLIC_KEY_FILE).write_bytes(public_pem_from_raw(raw_public))
     except (ServerConfigError, AuthError, EngineError, OSError) as error:
         sys.stderr.write(f"craton replica: {error}\n")
         return 1
