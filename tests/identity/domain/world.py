@@ -35,7 +35,7 @@ from appliance.identity.domain.events import (
 from appliance.identity.domain.ids import ApiKeyId, InviteId, PasskeyId
 from appliance.identity.domain.org_commands import CreateApiKey, InviteMember
 from appliance.identity.domain.org_decide import decide_org
-from appliance.identity.domain.org_state import OrgState
+from appliance.identity.domain.org_state import OrgState, evolve_org
 from appliance.identity.domain.principals import (
     Anonymous,
     DecisionContext,
@@ -47,9 +47,15 @@ from appliance.identity.domain.principals import (
     actor_label,
 )
 from appliance.identity.domain.rbac import Role
-from appliance.identity.domain.reservation import ReservationKind
-from appliance.identity.domain.session import RecordSignIn, SignInMethod, decide_sign_in
-from appliance.identity.domain.settings import ChangeSignupMode, SignupMode, decide_settings
+from appliance.identity.domain.reservation import ReservationKind, evolve_reservation
+from appliance.identity.domain.session import RecordSignIn, SignInMethod, decide_sign_in, evolve_session
+from appliance.identity.domain.settings import (
+    INITIAL_SETTINGS,
+    ChangeSignupMode,
+    SignupMode,
+    decide_settings,
+    evolve_settings,
+)
 from appliance.identity.domain.signup import (
     InviteRoute,
     OpenRoute,
@@ -62,7 +68,7 @@ from appliance.identity.domain.signup import (
     signup_ids,
 )
 from appliance.identity.domain.user_decide import decide_user
-from appliance.identity.domain.user_state import UserState
+from appliance.identity.domain.user_state import UserState, evolve_user
 from appliance.kernel.envelope import DomainEvent, EventEnvelope, EventMeta, seal
 from appliance.kernel.errors import ConcurrencyConflict
 from appliance.kernel.ids import EventId, OrgId, SequentialIds, SessionId, UserId
@@ -71,6 +77,14 @@ from appliance.kernel.structs import to_json
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PASSWORD_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g"
 OTHER_PASSWORD_HASH = "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXJzYWx0$b3RoZXJoYXNob3RoZXJoYXNo"
+
+_EVOLVE: dict[AggregateKind, Callable[[Any, Any], Any]] = {
+    AggregateKind.SETTINGS: evolve_settings,
+    AggregateKind.RESERVATION: evolve_reservation,
+    AggregateKind.USER: evolve_user,
+    AggregateKind.ORG: evolve_org,
+    AggregateKind.SESSION: evolve_session,
+}
 
 _REPLAY: dict[AggregateKind, Callable[[list[Any]], Any]] = {
     AggregateKind.SETTINGS: replay_settings,
@@ -91,6 +105,9 @@ class World:
         self.now = START
         self.ids = SequentialIds(seed)
         self.stored: dict[AggregateRef, list[EventEnvelope]] = {}
+        # What a long-running process would hold: states evolved one event at a time, from the
+        # event objects as decided (never decoded). Compared against fresh replays by the tests.
+        self.live: dict[AggregateRef, Any] = {}
 
     # -- time and context ------------------------------------------------------------------------
 
@@ -124,6 +141,10 @@ class World:
             meta=EventMeta(actor=actor_label(principal), correlation_id="test"),
         )
         stored.extend(commit.events)
+        state = self.live.get(ref, INITIAL_SETTINGS if ref.kind is AggregateKind.SETTINGS else None)
+        for event in events:
+            state = _EVOLVE[ref.kind](state, event)
+        self.live[ref] = state
 
     # -- load, decide (checking it mutates nothing), append -----------------------------------------
 
@@ -158,7 +179,11 @@ class World:
         user, user_seq = self.load(user_ref(ids.user_id))
         org, org_seq = (None, 0) if ids.org_id is None else self.load(org_ref(ids.org_id))
         facts = SignupFacts(settings=settings, reservation=reservation, user=user, org=org)
-        plan = plan_signup(command, facts, ctx)
+        before = (copy.deepcopy(facts), to_json(facts))
+        try:
+            plan = plan_signup(command, facts, ctx)
+        finally:
+            assert (facts, to_json(facts)) == before, "plan_signup mutated the facts it was given"
         sequences = {
             settings_ref(): settings_seq,
             reservation_ref(ReservationKind.EMAIL, email): reservation_seq,
