@@ -115,12 +115,9 @@ def advance(state: KernelState, stream: StreamId, events: tuple[bytes, ...]) -> 
 def _check_batch(events: tuple[bytes, ...]) -> None:
     if not 0 < len(events) <= limits.batch_events_max:
         raise InvalidRequest(f"an append carries 1 to {limits.batch_events_max} events", field="events")
-    total = 0
-    for event in events:
-        if not isinstance(event, bytes):
-            raise InvalidRequest("every event is bytes", field="events")
-        total += len(event)
-    if total > limits.batch_bytes_max:
+    if not set(map(type, events)) <= {bytes}:
+        raise InvalidRequest("every event is bytes", field="events")
+    if sum(map(len, events)) > limits.batch_bytes_max:
         raise InvalidRequest(f"an append carries at most {limits.batch_bytes_max} bytes", field="events")
 
 

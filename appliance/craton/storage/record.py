@@ -17,25 +17,23 @@ from __future__ import annotations
 
 import hashlib
 import mmap
-import struct
 import zlib
 from typing import Final, TypeAlias
 
 import msgspec
 
 from appliance.craton.crypto import record_hash
-from appliance.craton.types import GENESIS_HASH, HASH_BYTES, InvalidRequest, RecordKind
+from appliance.craton.storage import scan
+from appliance.craton.types import HASH_BYTES, InvalidRequest, RecordKind
 
-HEADER: Final = struct.Struct("<Q32sBI")
-HEADER_BYTES: Final = HEADER.size  # 45
-CRC_BYTES: Final = 4
-RECORD_OVERHEAD_BYTES: Final = HEADER_BYTES + CRC_BYTES  # 49
-PAYLOAD_BYTES_MAX: Final = 16 * 1024 * 1024
-# CRC-32 of any byte string followed by its own little-endian CRC-32: checking a whole record in
-# one call avoids unpacking the stored CRC.
-CRC_RESIDUE: Final = 0x2144DF1C
-CHECKPOINT_PAYLOAD: Final = struct.Struct("<32sQ")  # chain_hash, record_count
-_KIND_BYTES: Final = tuple(bytes([kind]) for kind in range(256))
+# The layout constants live in the stdlib-only `scan` module (it also runs as a worker process).
+HEADER: Final = scan.HEADER
+HEADER_BYTES: Final = scan.HEADER_BYTES  # 45
+CRC_BYTES: Final = scan.CRC_BYTES
+RECORD_OVERHEAD_BYTES: Final = scan.RECORD_OVERHEAD_BYTES  # 49
+PAYLOAD_BYTES_MAX: Final = scan.PAYLOAD_BYTES_MAX
+CRC_RESIDUE: Final = scan.CRC_RESIDUE
+CHECKPOINT_PAYLOAD: Final = scan.CHECKPOINT_PAYLOAD
 # Anything records can be decoded from: a read buffer, a view of one, or a memory-mapped segment.
 ByteSource: TypeAlias = bytes | memoryview | mmap.mmap
 
@@ -58,30 +56,24 @@ class EncodedBatch(msgspec.Struct, frozen=True):
     last_hash: bytes
 
 
-def encode_batch(first_offset: int, prev_hash: bytes, kinds: list[int], payloads: list[bytes]) -> EncodedBatch:
-    """Encode consecutive records starting at `first_offset`, chained from `prev_hash`."""
-    if len(kinds) != len(payloads):
-        raise InvalidRequest("encode_batch: one kind per payload")
-    pack = HEADER.pack
-    crc32 = zlib.crc32
-    sha256 = hashlib.sha256
+def encode_batch(first_offset: int, prev_hash: bytes, kind: int, payloads: list[bytes]) -> EncodedBatch:
+    """Encode consecutive records of one kind starting at `first_offset`, chained from `prev_hash`."""
+    sizes = [RECORD_OVERHEAD_BYTES + length for length in map(len, payloads)]
+    if sizes and max(sizes) > RECORD_OVERHEAD_BYTES + PAYLOAD_BYTES_MAX:
+        raise InvalidRequest(f"an event exceeds the {PAYLOAD_BYTES_MAX}-byte limit")
+    pack, crc32, sha256 = HEADER.pack, zlib.crc32, hashlib.sha256
     parts: list[bytes] = []
-    sizes: list[int] = []
     head = prev_hash
-    for index, payload in enumerate(payloads):
-        length = len(payload)
-        if length > PAYLOAD_BYTES_MAX:
-            raise InvalidRequest(f"event of {length} bytes exceeds the {PAYLOAD_BYTES_MAX}-byte limit")
-        kind = kinds[index]
-        header = pack(first_offset + index, head, kind, length)
-        parts.append(header)
-        parts.append(payload)
-        parts.append((crc32(payload, crc32(header)) & 0xFFFFFFFF).to_bytes(4, "little"))
-        sizes.append(RECORD_OVERHEAD_BYTES + length)
+    offset = first_offset
+    for payload in payloads:
+        header = pack(offset, head, kind, len(payload))
+        parts += (header, payload, crc32(payload, crc32(header)).to_bytes(4, "little"))
         # `crypto.record_hash`, inlined: this loop is the append hot path (a test pins them equal).
-        digest = sha256(_KIND_BYTES[kind]) if head == GENESIS_HASH else sha256(head + _KIND_BYTES[kind])
+        # prev_hash ‖ kind sit side by side in the header; genesis hashes the kind byte alone.
+        digest = sha256(header[8:41]) if offset else sha256(header[40:41])
         digest.update(payload)
         head = digest.digest()
+        offset += 1
     return EncodedBatch(b"".join(parts), sizes, head)
 
 

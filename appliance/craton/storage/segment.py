@@ -16,6 +16,7 @@ that has not been verified, or append after damage has been found (the chain wou
 from __future__ import annotations
 
 import bisect
+import itertools
 import mmap
 import os
 import threading
@@ -28,7 +29,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from appliance.craton.crypto import CheckpointFields, sign_checkpoint
-from appliance.craton.storage import index
+from appliance.craton.storage import index, parallel
 from appliance.craton.storage.files import fsync_directory, write_all
 from appliance.craton.storage.record import (
     HEADER_BYTES,
@@ -157,16 +158,14 @@ class StreamLog:
         with self._lock:
             self._check_writable()
             first = len(self._entries)
-            kinds = [int(RecordKind.DATA)] * len(events)
-            batch = encode_batch(first, self._head, kinds, list(events))
+            batch = encode_batch(first, self._head, RecordKind.DATA, list(events))
             data, sizes, head = batch.data, batch.record_bytes, batch.last_hash
             data_hash = head
             checkpoint_offset = None
             if checkpoint:
                 checkpoint_offset = first + len(events)
-                marker = encode_batch(
-                    checkpoint_offset, head, [int(RecordKind.CHECKPOINT)], [checkpoint_payload(head, checkpoint_offset)]
-                )
+                payload = checkpoint_payload(head, checkpoint_offset)
+                marker = encode_batch(checkpoint_offset, head, RecordKind.CHECKPOINT, [payload])
                 data, sizes = data + marker.data, [*sizes, *marker.record_bytes]
                 chain_hash, head = head, marker.last_hash
             self._write(data, sync=sync)
@@ -206,18 +205,14 @@ class StreamLog:
             self.damage = IntegrityError(f"stream {self.stream}: cannot undo a failed append: {error}")
 
     def _remember(self, first: int, sizes: list[int], checkpoint_offset: int | None) -> None:
-        new_entries: array[int] = array("Q")
-        position = self._size
-        for size in sizes:
-            kind = RecordKind.CHECKPOINT if first + len(new_entries) == checkpoint_offset else RecordKind.DATA
-            new_entries.append(index.entry(position, kind))
-            position += size
-        self._entries.extend(new_entries)
-        self._size = position
+        positions = array("Q", itertools.accumulate(sizes, initial=self._size))
+        self._size = positions.pop()
         if checkpoint_offset is not None:
+            positions[-1] = index.entry(positions[-1], RecordKind.CHECKPOINT)
             self._checkpoints.append(checkpoint_offset)
+        self._entries.extend(positions)
         try:
-            self._index.append(first, new_entries)
+            self._index.append(first, positions)
         except OSError:
             self._index.close()  # the index is derived: the next open rebuilds what is missing
 
@@ -298,7 +293,8 @@ class StreamLog:
         in_range = 0 <= from_offset <= to_offset < snapshot.records
         if not in_range or to_offset - from_offset >= READ_RECORDS_MAX:
             raise InvalidOffset(f"range [{from_offset}, {to_offset}] is outside stream {self.stream} or too long")
-        return self._verified(snapshot, _Collect(from_offset, to_offset, keep_records=True)).records
+        found = self._verified(snapshot, _Collect(from_offset, to_offset, keep_records=True)).records
+        return [Record(*fields) for fields in found]
 
     def _verified(self, snapshot: _Snapshot, collect: _Collect) -> ScanResult:
         nearest = bisect.bisect_right(self._checkpoints, collect.first) - 1
@@ -329,13 +325,23 @@ class StreamLog:
             return VerifyReport(False, 0, self.damage.offset, self.damage.message)
         if snapshot.records == 0:
             return VerifyReport(True, 0, None, None)
-        with mmap.mmap(self._fd, snapshot.size, access=mmap.ACCESS_READ) as buffer:
-            result = scan(buffer, ScanSpan(0, snapshot.size, 0, GENESIS_HASH, last_hash=snapshot.head))
+        result = self._scan_everything(snapshot)
         self.hash_operations += result.hash_operations
         if result.failure is None and result.last_hash != snapshot.head:
             result.failure = _head_mismatch(snapshot.records - 1)
         public_key = self._key.public_key() if self._key is not None else None
         return check_signatures(self.stream, result, self._signatures, public_key)
+
+    def _scan_everything(self, snapshot: _Snapshot) -> ScanResult:
+        slices = parallel.slices_available()
+        if snapshot.records >= parallel.PARALLEL_RECORDS_MIN and slices > 1:
+            starts = parallel.cut(self._entries, snapshot.records, slices)
+            joined = parallel.verify_in_slices(self.directory / SEGMENT_NAME, starts, snapshot.size)
+            if joined is not None:
+                return joined
+        # Small segments, one CPU, or anything wrong in a slice: the sequential scan decides.
+        with mmap.mmap(self._fd, snapshot.size, access=mmap.ACCESS_READ) as buffer:
+            return scan(buffer, ScanSpan(0, snapshot.size, 0, GENESIS_HASH, last_hash=snapshot.head))
 
     def public_key(self) -> Ed25519PublicKey | None:
         return self._key.public_key() if self._key is not None else None

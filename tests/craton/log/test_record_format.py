@@ -48,12 +48,13 @@ def test_genesis_hashes_kind_and_payload_only() -> None:
 def test_the_inlined_batch_hash_equals_record_hash() -> None:
     """encode_batch inlines the record hash for speed; it must agree with crypto.record_hash."""
     payloads = [b"", b"x", bytes(range(256)) * 3]
-    batch = encode_batch(0, GENESIS_HASH, [0, 0, 0], payloads)
-    head = GENESIS_HASH
-    for payload in payloads:
-        head = record_hash(head, 0, payload)
-    assert batch.last_hash == head
-    assert batch.record_bytes == [49, 50, 49 + 768]
+    for first, prev, kind in ((0, GENESIS_HASH, 0), (17, b"\x07" * 32, 0), (5, b"\x01" * 32, 2)):
+        batch = encode_batch(first, prev, kind, payloads)
+        head = prev
+        for payload in payloads:
+            head = record_hash(head, kind, payload)
+        assert batch.last_hash == head
+        assert batch.record_bytes == [49, 50, 49 + 768]
 
 
 def test_a_seven_byte_payload_makes_a_56_byte_record(tmp_path: Path) -> None:
@@ -62,3 +63,12 @@ def test_a_seven_byte_payload_makes_a_56_byte_record(tmp_path: Path) -> None:
     log.append([b"1234567"])
     log.close()
     assert (tmp_path / "s" / "segment_000000.log").stat().st_size == 56
+
+
+def test_the_stdlib_scan_module_hashes_like_crypto() -> None:
+    """scan.py keeps its own copy of the record hash (it runs without site-packages): pinned equal."""
+    from appliance.craton.storage import scan
+
+    for prev in (GENESIS_HASH, b"\x09" * 32):
+        for kind in (0, 1, 2):
+            assert scan.record_hash(prev, kind, b"payload") == record_hash(prev, kind, b"payload")
