@@ -46,6 +46,9 @@ Public API, by what a caller does:
   validate   validation.normalise_email / check_display_name / check_org_name,
              password_policy.check_password(password, common, email=...)
   audit      events.audit_view(event), events.org_of(event)
+  sessions   session.session_sweep(user event) → which live sessions to end, and why
+  lookups    aggregates.*_ref (what to load), reservation.passkey_value / external_value (the
+             reservation that maps a credential id or an external identity to its user)
 
 This package must never import the event store, the read model, the HTTP layer or the runtime,
 and never read the clock or draw randomness (import-linter enforces it).

@@ -14,6 +14,10 @@ the credential check done by `auth`; it always decides exactly one event, `Signe
 A wrong credential is reported as such even for a disabled account, so the reply to someone
 without the password never reveals whether the account is disabled.
 
+`session_sweep(event)` says which of a user's live sessions a user event ends (disabling ends all;
+a credential change ends all but the current one); the workflow then deletes them from the
+session store and records a `SessionEnded` for each.
+
 This module must never verify a credential.
 """
 
@@ -33,6 +37,13 @@ from appliance.identity.domain.principals import (
     actor_of,
     is_instance_admin,
     need,
+)
+from appliance.identity.domain.user_events import (
+    ExternalIdentityUnlinked,
+    PasskeyRemoved,
+    PasswordChanged,
+    PasswordChangeVia,
+    UserDisabled,
 )
 from appliance.identity.domain.user_state import UserState
 from appliance.identity.domain.validation import normalise_email
@@ -118,6 +129,30 @@ class SessionState(Struct, frozen=True):
     @property
     def open(self) -> bool:
         return self.failure is None and self.ended_at is None
+
+
+class SessionSweep(Struct, frozen=True):
+    """Which of a user's sessions a change ends: all, or all but the one that made the change."""
+
+    reason: SessionEndReason
+    keep_current: bool
+
+
+def session_sweep(event: DomainEvent) -> SessionSweep | None:
+    """The sessions a user event ends (the issue's rule), or `None` when it ends none.
+
+    Disabling an account ends all its sessions; a change of credentials (new password, removed
+    passkey, unlinked identity) ends every session but the one that made it. A password set with a
+    reset token was not made from a session, so it ends them all.
+    """
+    match event:
+        case UserDisabled():
+            return SessionSweep(reason=SessionEndReason.USER_DISABLED, keep_current=False)
+        case PasswordChanged(via=via):
+            return SessionSweep(reason=SessionEndReason.CREDENTIALS_CHANGED, keep_current=via is PasswordChangeVia.SELF)
+        case PasskeyRemoved() | ExternalIdentityUnlinked():
+            return SessionSweep(reason=SessionEndReason.CREDENTIALS_CHANGED, keep_current=True)
+    return None
 
 
 def sign_in_granted(events: list[SessionEvent]) -> bool:

@@ -60,7 +60,16 @@ def test_unicode_counts_code_points() -> None:
         check_password("日本語日本語日", COMMON)
 
 
-@pytest.mark.parametrize("password", ["has\ttab12", "new\nline12", "nul\x00byte12"])
+def test_the_nfkc_form_is_what_counts() -> None:
+    """A full-width spelling of a common password is refused, and length is that of the NFKC form."""
+    with pytest.raises(InvalidInput, match="too common"):
+        check_password("ｐａｓｓｗｏｒｄ１", COMMON)
+    check_password("ﬁﬁﬁﬁ", COMMON)  # four ligatures typed, eight letters once normalised
+    with pytest.raises(InvalidInput, match="at least 8"):
+        check_password("e\u0301" * 4, COMMON)  # eight code points typed, four letters once normalised
+
+
+@pytest.mark.parametrize("password", ["has\ttab12", "new\nline12", "nul\x00byte12", "lone\ud800surrogate"])
 def test_control_characters_are_refused(password: str) -> None:
     """Control characters, which cannot be typed back reliably, are refused."""
     with pytest.raises(InvalidInput, match="control"):

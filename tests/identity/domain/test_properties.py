@@ -52,8 +52,8 @@ from appliance.kernel.ids import OrgId, UserId
 from appliance.kernel.structs import to_json
 
 from .world import (
-    _REPLAY,
     OPERATOR,
+    REPLAY,
     World,
     bootstrap,
     create_key,
@@ -345,7 +345,7 @@ class IdentityMachine(RuleBasedStateMachine):
     @invariant()
     def replay_reproduces_the_live_state(self) -> None:
         for ref, live in self.world.live.items():
-            replayed = _REPLAY[ref.kind](self.world.history(ref))
+            replayed = REPLAY[ref.kind](self.world.history(ref))
             assert replayed == live
             assert to_json(replayed) == to_json(live)
 

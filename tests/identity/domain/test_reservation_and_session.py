@@ -21,17 +21,25 @@ from appliance.identity.domain.session import (
     EndSession,
     SessionEnded,
     SessionEndReason,
+    SessionSweep,
     SignedIn,
     SignInFailed,
     SignInFailure,
     decide_session,
+    session_sweep,
     sign_in_granted,
 )
-from appliance.identity.domain.user_commands import DisableUser
+from appliance.identity.domain.user_commands import (
+    ChangeDisplayName,
+    ChangePassword,
+    DisableUser,
+    IssuePasswordReset,
+    ResetPassword,
+)
 from appliance.kernel.errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from appliance.kernel.ids import SessionId, UserId
 
-from .world import OPERATOR, World, bootstrap, join
+from .world import OPERATOR, OTHER_PASSWORD_HASH, World, bootstrap, join, token_hash
 
 
 @pytest.fixture
@@ -186,3 +194,23 @@ def test_a_failed_attempt_is_not_a_session(world: World, people: tuple[UserId, U
                 EndSession(session_id=session_id, reason=SessionEndReason.REVOKED),
                 world.ctx(world.as_user(admin_id)),
             )
+
+
+def test_which_sessions_a_user_change_ends(world: World, people: tuple[UserId, UserId]) -> None:
+    """Disabling ends all sessions; own password, passkey or identity changes keep the current one; a reset ends all."""
+    admin_id, member_id = people
+    me = world.as_user(member_id)
+    own_change = world.user_command(ChangePassword(user_id=member_id, password_hash=OTHER_PASSWORD_HASH), me)
+    world.user_command(
+        IssuePasswordReset(user_id=member_id), world.as_user(admin_id), secret_hash=token_hash("reset-token")
+    )
+    reset = world.user_command(
+        ResetPassword(user_id=member_id, token_hash=token_hash("reset-token"), password_hash=OTHER_PASSWORD_HASH),
+        Anonymous(),
+    )
+    renamed = world.user_command(ChangeDisplayName(user_id=member_id, display_name="New name"), me)
+    disabled = world.user_command(DisableUser(user_id=member_id), world.as_user(admin_id))
+    assert session_sweep(own_change[0]) == SessionSweep(reason=SessionEndReason.CREDENTIALS_CHANGED, keep_current=True)
+    assert session_sweep(reset[0]) == SessionSweep(reason=SessionEndReason.CREDENTIALS_CHANGED, keep_current=False)
+    assert session_sweep(disabled[0]) == SessionSweep(reason=SessionEndReason.USER_DISABLED, keep_current=False)
+    assert session_sweep(renamed[0]) is None

@@ -78,7 +78,7 @@ START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PASSWORD_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g"
 OTHER_PASSWORD_HASH = "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXJzYWx0$b3RoZXJoYXNob3RoZXJoYXNo"
 
-_EVOLVE: dict[AggregateKind, Callable[[Any, Any], Any]] = {
+EVOLVE: dict[AggregateKind, Callable[[Any, Any], Any]] = {
     AggregateKind.SETTINGS: evolve_settings,
     AggregateKind.RESERVATION: evolve_reservation,
     AggregateKind.USER: evolve_user,
@@ -86,7 +86,7 @@ _EVOLVE: dict[AggregateKind, Callable[[Any, Any], Any]] = {
     AggregateKind.SESSION: evolve_session,
 }
 
-_REPLAY: dict[AggregateKind, Callable[[list[Any]], Any]] = {
+REPLAY: dict[AggregateKind, Callable[[list[Any]], Any]] = {
     AggregateKind.SETTINGS: replay_settings,
     AggregateKind.RESERVATION: replay_reservation,
     AggregateKind.USER: replay_user,
@@ -123,7 +123,7 @@ class World:
         return [decode_event(envelope) for envelope in self.stored.get(ref, [])]
 
     def load(self, ref: AggregateRef) -> tuple[Any, int]:
-        return _REPLAY[ref.kind](self.history(ref)), len(self.stored.get(ref, []))
+        return REPLAY[ref.kind](self.history(ref)), len(self.stored.get(ref, []))
 
     def append(self, ref: AggregateRef, events: Sequence[DomainEvent], *, expected: int, principal: Principal) -> None:
         stored = self.stored.setdefault(ref, [])
@@ -143,7 +143,7 @@ class World:
         stored.extend(commit.events)
         state = self.live.get(ref, INITIAL_SETTINGS if ref.kind is AggregateKind.SETTINGS else None)
         for event in events:
-            state = _EVOLVE[ref.kind](state, event)
+            state = EVOLVE[ref.kind](state, event)
         self.live[ref] = state
 
     # -- load, decide (checking it mutates nothing), append -----------------------------------------
