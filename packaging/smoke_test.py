@@ -12,13 +12,18 @@ every descendant seen, is killed at teardown whatever happened.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import json
 import os
+import pty
 import secrets
 import signal
 import socket
+import struct
 import subprocess
+import termios
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +40,7 @@ GONE_TIMEOUT_S = 30.0
 COMMAND_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.2
 LOG_TAIL_CHARS = 3000
+TERMINAL_ROWS, TERMINAL_COLUMNS = 40, 120
 
 
 def free_port() -> int:
@@ -59,6 +65,35 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         time.sleep(POLL_INTERVAL_S)
 
 
+class Terminal:
+    """A pseudo-terminal for `craton up` with its TUI; everything written to it is kept."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = pty.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", TERMINAL_ROWS, TERMINAL_COLUMNS, 0, 0))
+        self.screen = bytearray()
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+
+    def _drain(self) -> None:
+        # The TUI blocks once the terminal's buffer is full, so it is read all the time.
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.screen.extend(chunk)
+
+    def text(self) -> str:
+        return bytes(self.screen).decode(errors="replace")
+
+    def close(self) -> None:
+        os.close(self.master)
+        if self.reader.is_alive():
+            self.reader.join(timeout=EXIT_TIMEOUT_S)
+
+
 class Appliance:
     """One run of the binary: `up --headless` on a data dir and port, output kept in files."""
 
@@ -70,18 +105,30 @@ class Appliance:
         self.process: subprocess.Popen[bytes] | None = None
         self.seen: dict[int, float] = {}  # every process of this run ever seen: pid -> create time
 
+    def command(self, *, headless: bool) -> list[str]:
+        mode = ["--headless"] if headless else []
+        return [str(BINARY), "up", *mode, "--data-dir", str(self.data_dir), "--http", f"127.0.0.1:{self.port}"]
+
     def start(self) -> None:
-        command = [
-            str(BINARY),
-            "up",
-            "--headless",
-            "--data-dir",
-            str(self.data_dir),
-            "--http",
-            f"127.0.0.1:{self.port}",
-        ]
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self.command(headless=True), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.remember_tree()
+
+    def start_in(self, terminal: Terminal) -> None:
+        """`craton up` with the TUI attached, in `terminal`, as the desktop entry runs it."""
+        env = {**os.environ, "TERM": "xterm-256color"}
+        self.process = subprocess.Popen(
+            self.command(headless=False),
+            stdin=terminal.slave,
+            stdout=terminal.slave,
+            stderr=terminal.slave,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(terminal.slave)
+        terminal.reader.start()
         self.remember_tree()
 
     def log_tail(self) -> str:
@@ -308,3 +355,25 @@ def test_sigkill_of_the_appliance_process_leaves_no_nats_server(tmp_path: Path, 
     inner[0].kill()
     run.wait_exit()
     assert_nothing_left(run, nats, bundle)
+
+
+def test_tui_attaches_in_a_terminal_and_q_stops_everything(tmp_path: Path, runs: list[Appliance]) -> None:
+    """`craton up` in a terminal loads the TUI through the bundled `craton.frontends` entry point,
+    shows the instance's address and its PLATFORM stream, and `q` stops the appliance with exit
+    0 and no nats-server left."""
+    run = Appliance(tmp_path / "data", tmp_path / "logs", free_port())
+    runs.append(run)
+    terminal = Terminal()
+    try:
+        run.start_in(terminal)
+        run.wait_ready()
+        address = f"127.0.0.1:{run.port}"
+        wait_until(lambda: address in terminal.text() and "PLATFORM" in terminal.text(), READY_TIMEOUT_S, "the TUI")
+        nats = run.nats_servers()
+        assert nats, "no nats-server below the binary"
+        bundle = bundle_folder(next(iter(nats)))
+        os.write(terminal.master, b"q")
+        assert run.wait_exit() == 0, terminal.text()[-LOG_TAIL_CHARS:]
+        assert_nothing_left(run, nats, bundle)
+    finally:
+        terminal.close()
