@@ -201,7 +201,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _enqueue(self, item: Pending) -> None:
         self._in_flight += 1
-        self._shared.metrics.in_flight.inc()
+        self._shared.metrics.in_flight_count += 1
         if isinstance(item.body, BATCHED_OPERATIONS):
             self._batch.append(item)
             if len(self._batch) >= READ_BATCH_MAX:
@@ -226,7 +226,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _finish(self, items: list[Pending], future: Future[list[ResponseBody]]) -> None:
         self._in_flight -= len(items)
-        self._shared.metrics.in_flight.dec(len(items))
+        self._shared.metrics.in_flight_count -= len(items)
         error = future.exception()
         # `perform_batch` turns every exception into an error reply; reaching this branch is a bug there.
         bodies = future.result() if error is None else [_error(ErrorCode.INTERNAL_ERROR, "internal error")] * len(items)

@@ -31,8 +31,13 @@ class ServerMetrics:
             buckets=_LATENCY_BUCKETS_S,
             registry=self.registry,
         )
-        self.in_flight = Gauge("craton_requests_in_flight", "Requests being executed", registry=self.registry)
-        self.connections = Gauge("craton_connections_active", "Open client connections", registry=self.registry)
+        # Gauges read at scrape time: no lock taken per request or per connection.
+        self.in_flight_count = 0
+        self.connection_count = 0
+        in_flight = Gauge("craton_requests_in_flight", "Requests being executed", registry=self.registry)
+        in_flight.set_function(lambda: self.in_flight_count)
+        connections = Gauge("craton_connections_active", "Open client connections", registry=self.registry)
+        connections.set_function(lambda: self.connection_count)
         self.connections_refused = Counter(
             "craton_connections_refused",
             "Connections refused or closed by a limit",

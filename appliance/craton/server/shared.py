@@ -46,12 +46,12 @@ class ServerShared:
         if self.draining or len(self.connections) >= self.limits.connections_max:
             return False
         self.connections.add(connection)
-        self.metrics.connections.set(len(self.connections))
+        self.metrics.connection_count = len(self.connections)
         return True
 
     def forget(self, connection: ClientConnection) -> None:
         self.connections.discard(connection)
-        self.metrics.connections.set(len(self.connections))
+        self.metrics.connection_count = len(self.connections)
 
     def audit_auth(self, tenant_id: int, subject: str, ok: bool, reason: str) -> None:
         """Record an auth decision in the engine's audit log without blocking the loop.
