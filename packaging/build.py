@@ -54,6 +54,7 @@ DATA_ROOTS = ("appliance", "tui", "litestar", "textual")
 SCAN_TIMEOUT_S = 300
 PYINSTALLER_TIMEOUT_S = 1800
 CHECK_TIMEOUT_S = 300
+HASH_CHUNK_BYTES = 1 << 20
 
 
 class NatsServer(msgspec.Struct, frozen=True):
@@ -94,7 +95,7 @@ def platform_key() -> str:
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
+        while chunk := handle.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
 

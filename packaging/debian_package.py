@@ -31,6 +31,7 @@ DPKG_TIMEOUT_S = 600
 # The binary is already zlib-compressed inside; a light gzip level costs seconds, not minutes.
 DEB_COMPRESSION = ("-Zgzip", "-z6")
 TAR_GZIP_LEVEL = 6
+HASH_CHUNK_BYTES = 1 << 20
 VERSION_PATTERN = re.compile(r"^[0-9][A-Za-z0-9.+~-]*$")
 
 
@@ -255,7 +256,7 @@ def write_checksums(paths: list[Path], out_dir: Path) -> Path:
     for path in paths:
         digest = hashlib.sha256()
         with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
+            while chunk := handle.read(HASH_CHUNK_BYTES):
                 digest.update(chunk)
         lines.append(f"{digest.hexdigest()}  {path.name}\n")
     target = out_dir / "SHA256SUMS"
