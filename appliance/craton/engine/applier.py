@@ -20,7 +20,9 @@ or let a projection failure stop the log (the store is rebuilt from the log inst
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Sequence
 
 from appliance.craton import kernel, query
 from appliance.craton.audit import AuditBody, AuditLog
@@ -37,16 +39,31 @@ from appliance.craton.kernel import (
     TableChange,
 )
 from appliance.craton.storage import Repair, Storage, StreamLog
+from appliance.craton.storage.record import PreparedAppend, prepare_append
 from appliance.craton.store import StoreRejected, TableStore
 from appliance.craton.types import (
+    GENESIS_HASH,
     EngineError,
     IntegrityError,
+    InvariantViolation,
     ProjectionLag,
     RecordKind,
     StorageError,
     StreamId,
     invariant,
 )
+
+
+@dataclasses.dataclass(slots=True)
+class Prepared:
+    """One command's kernel decision and pre-encoded log records, ready to be performed."""
+
+    op: int
+    command: Command
+    state: KernelState | None  # the kernel state after the command; None when it was rejected
+    effects: list[Effect]
+    rejection: EngineError | None
+    encoded: dict[int, PreparedAppend]  # stream → the batch this command appends to it
 
 
 class Applier:
@@ -75,62 +92,132 @@ class Applier:
 
     def apply(self, op: int, command: Command) -> object:
         """Apply `command` (journal op `op`); returns its reply or raises its rejection."""
+        return self.perform(self.prepare(op, [command])[0])
+
+    def prepare(self, first_op: int, commands: Sequence[Command]) -> list[Prepared]:
+        """The pure half of applying a group: kernel decisions and record encodings, chained through
+        the group; no I/O, no change to this object. The replicator runs it while the journal syncs."""
+        state = self.state
+        heads: dict[int, tuple[int, bytes]] = {}
+        prepared: list[Prepared] = []
+        for index, command in enumerate(commands):
+            one = self._prepare_one(first_op + index, command, state, heads)
+            state = one.state if one.state is not None else state
+            prepared.append(one)
+        return prepared
+
+    def _prepare_one(
+        self, op: int, command: Command, state: KernelState, heads: dict[int, tuple[int, bytes]]
+    ) -> Prepared:
+        try:
+            next_state, effects = kernel.apply_committed(state, command)
+        except EngineError as rejection:
+            return Prepared(op, command, None, [], rejection, {})
+        encoded: dict[int, PreparedAppend] = {}
+        for effect in effects:
+            if isinstance(effect, StreamCreated):
+                heads[effect.stream] = (0, GENESIS_HASH)
+            elif isinstance(effect, StorageAppend):
+                self._encode(
+                    heads, encoded, effect.stream, effect.first_offset, effect.events, effect.checkpoint_offset
+                )
+            elif isinstance(effect, TableChange):
+                events = (query.encode_statement(effect.statement),)
+                self._encode(heads, encoded, effect.stream, effect.offset, events, effect.checkpoint_offset)
+        return Prepared(op, command, next_state, effects, None, encoded)
+
+    def _encode(
+        self,
+        heads: dict[int, tuple[int, bytes]],
+        encoded: dict[int, PreparedAppend],
+        stream: int,
+        first: int,
+        events: tuple[bytes, ...],
+        checkpoint_offset: int | None,
+    ) -> None:
+        if stream in heads:
+            next_offset, head = heads[stream]
+        elif self.storage.has(StreamId(stream)):
+            log = self.storage.get(StreamId(stream))
+            next_offset, head = log.next_offset, log.last_hash
+        else:
+            return
+        if next_offset != first:
+            return  # a replay over records already written: `perform` sorts it out
+        batch = prepare_append(first, head, list(events), checkpoint=checkpoint_offset is not None)
+        heads[stream] = (first + len(batch.record_bytes), batch.last_hash)
+        encoded[stream] = batch
+
+    def perform(self, prepared: Prepared) -> object:
+        """The I/O half: perform the prepared effects, in order; the reply, or the rejection raised."""
+        op, command = prepared.op, prepared.command
         if self.fault is not None:
             raise StorageError(f"writes are fenced after a failed apply ({self.fault}); restart the replica")
-        try:
-            state, effects = kernel.apply_committed(self.state, command)
-        except EngineError as rejection:
+        if prepared.rejection is not None or prepared.state is None:
             self.applied_op = op  # a rejection is this op's outcome: applied, with no effect
+            rejection = prepared.rejection or InvariantViolation("a prepared command has a state or a rejection")
             self._audit_rejection(op, command, rejection)
-            raise
+            raise rejection
         try:
-            reply = self._perform(op, command, effects)
+            reply = self._perform(prepared)
         except (OSError, StorageError) as error:
             self.fault = f"op {op}: {error}"
             raise StorageError(f"the command is journaled but could not be applied: {error}") from error
-        self.state, self.applied_op = state, op
+        self.state, self.applied_op = prepared.state, op
         if isinstance(reply, EngineError):
             raise reply  # decided after the log write (the store's verdict): still a plain reply
         return reply
 
-    def _perform(self, op: int, command: Command, effects: list[Effect]) -> object:
+    def _perform(self, prepared: Prepared) -> object:
+        op, command = prepared.op, prepared.command
         reply: object = None
-        for effect in effects:
+        for effect in prepared.effects:
             if isinstance(effect, StreamCreated):
                 self.storage.create(StreamId(effect.stream))
                 reply = effect.stream
                 if isinstance(command, CreateStream):
                     self._audit_command(op, command, "ok", f"stream {effect.stream}")
             elif isinstance(effect, StorageAppend):
-                self._append(effect.stream, effect.first_offset, effect.events, effect.checkpoint_offset)
+                batch = prepared.encoded.get(effect.stream)
+                self._append(effect.stream, effect.first_offset, effect.events, effect.checkpoint_offset, batch)
                 reply = effect.checkpoint_offset if isinstance(command, Checkpoint) else effect.first_offset
             elif isinstance(effect, TableChange):
-                reply = self._table_change(op, command, effect)
+                reply = self._table_change(op, command, effect, prepared.encoded.get(effect.stream))
             elif isinstance(effect, NoChange):
                 reply = (0, None)
                 if not isinstance(command, Checkpoint):
                     self._audit_command(op, command, "ok", effect.reason)
         return reply
 
-    def _append(self, stream: int, first: int, events: tuple[bytes, ...], checkpoint_offset: int | None) -> bytes:
+    def _append(
+        self,
+        stream: int,
+        first: int,
+        events: tuple[bytes, ...],
+        checkpoint_offset: int | None,
+        batch: PreparedAppend | None,
+    ) -> bytes:
         """Put the batch at `first` (unless a replay finds it there already); the data record hash."""
         log = self.storage.get(StreamId(stream))
         end = first + len(events) + (checkpoint_offset is not None)
-        if log.next_offset == first:
-            return log.append(events, checkpoint=checkpoint_offset is not None, sync=False).data_hash
-        if log.next_offset >= end:
+        if log.next_offset > first and log.next_offset >= end:
             return _already_there(log, first, events, checkpoint_offset)
         if log.next_offset > first:
             self.repairs.append(log.truncate_from(first))  # a torn batch: rewrite it whole
-            return log.append(events, checkpoint=checkpoint_offset is not None, sync=False).data_hash
-        raise IntegrityError(
-            f"stream {stream} ends at offset {log.next_offset} but the journal continues at {first}",
-            offset=log.next_offset,
-        )
+        if log.next_offset != first:
+            raise IntegrityError(
+                f"stream {stream} ends at offset {log.next_offset} but the journal continues at {first}",
+                offset=log.next_offset,
+            )
+        if batch is None or batch.first_offset != first or batch.prev_hash != log.last_hash:
+            batch = prepare_append(first, log.last_hash, list(events), checkpoint=checkpoint_offset is not None)
+        return log.append_prepared(batch, sync=False).data_hash
 
-    def _table_change(self, op: int, command: Command, effect: TableChange) -> tuple[int, int] | EngineError:
+    def _table_change(
+        self, op: int, command: Command, effect: TableChange, batch: PreparedAppend | None
+    ) -> tuple[int, int] | EngineError:
         payload = query.encode_statement(effect.statement)
-        record_hash = self._append(effect.stream, effect.offset, (payload,), effect.checkpoint_offset)
+        record_hash = self._append(effect.stream, effect.offset, (payload,), effect.checkpoint_offset, batch)
         applied = self.store.applied_position(effect.tenant)
         if applied is not None and applied >= effect.offset:
             return 0, effect.offset  # a replay: the store already holds this position

@@ -73,7 +73,7 @@ class Engine:
         self._audit: AuditLog = _required(parts.audit)
         self._journal: Journal = _required(parts.journal)
         self._journal_bytes_max = journal_bytes_max
-        self._replicator = SingleNodeReplicator(self._journal, self._applier.apply, after_group=self._after_group)
+        self._replicator = SingleNodeReplicator(self._journal, self._applier, after_group=self._after_group)
         self._closed = False
 
     @classmethod

@@ -21,7 +21,7 @@ import struct
 import threading
 import zlib
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 from appliance.craton.storage.files import atomic_write, fsync_directory, write_all
 from appliance.craton.storage.recovery import Repair
@@ -50,6 +50,8 @@ class Journal:
         self.base_op = base_op
         self.next_op = next_op
         self.size_bytes = size
+        self._synced_bytes = size
+        self._synced_next_op = next_op
         self._lock = threading.Lock()
 
     @classmethod
@@ -70,6 +72,12 @@ class Journal:
 
     def append(self, payloads: list[bytes]) -> int:
         """Write every payload as the next ops with one write and one fsync; returns the first op."""
+        first = self.write(payloads)
+        self.sync()
+        return first
+
+    def write(self, payloads: list[bytes]) -> int:
+        """Write the entries (not yet durable: nothing may act on them before `sync` returns)."""
         with self._lock:
             first = self.next_op
             parts: list[bytes] = []
@@ -81,14 +89,30 @@ class Journal:
             data = b"".join(parts)
             try:
                 write_all(self._fd, data)
-                os.fsync(self._fd)
             except OSError as error:
                 self._undo(error)
             self.next_op = first + len(payloads)
             self.size_bytes += len(data)
             return first
 
-    def _undo(self, error: OSError) -> None:
+    def sync(self) -> None:
+        """Make everything written so far durable: the commit point. On failure the unsynced
+        entries are cut off again (they were never acknowledged) and StorageError is raised."""
+        with self._lock:
+            try:
+                os.fsync(self._fd)
+            except OSError as error:
+                self.next_op -= self._unsynced_ops()
+                self.size_bytes = self._synced_bytes
+                self._undo(error)
+            self._synced_bytes = self.size_bytes
+            self._synced_next_op = self.next_op
+
+    def _unsynced_ops(self) -> int:
+        return self.next_op - self._synced_next_op
+
+    def _undo(self, error: OSError) -> NoReturn:
+        # Cut what was not made durable, so the next write continues right after the last commit.
         try:
             os.ftruncate(self._fd, self.size_bytes)
         except OSError as cut_error:
@@ -103,8 +127,8 @@ class Journal:
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
             fsync_directory(self.path.parent)
             self.base_op = base_op
-            self.next_op = base_op
-            self.size_bytes = HEADER_BYTES
+            self.next_op = self._synced_next_op = base_op
+            self.size_bytes = self._synced_bytes = HEADER_BYTES
 
     def close(self) -> None:
         with self._lock:

@@ -77,6 +77,35 @@ def encode_batch(first_offset: int, prev_hash: bytes, kind: int, payloads: list[
     return EncodedBatch(b"".join(parts), sizes, head)
 
 
+class PreparedAppend(msgspec.Struct, frozen=True):
+    """A batch encoded for a stream whose next offset is `first_offset` and head is `prev_hash`:
+    the bytes to write, each record's size, the last data record's hash (what a projection row
+    records), the chain head after it all, and the checkpoint that closes it, if any."""
+
+    first_offset: int
+    prev_hash: bytes
+    data: bytes
+    record_bytes: list[int]
+    data_hash: bytes
+    last_hash: bytes
+    checkpoint_offset: int | None
+
+
+def prepare_append(first_offset: int, prev_hash: bytes, events: list[bytes], *, checkpoint: bool) -> PreparedAppend:
+    """Encode data records (and a closing checkpoint record when asked); pure, no I/O."""
+    batch = encode_batch(first_offset, prev_hash, RecordKind.DATA, events)
+    if not checkpoint:
+        return PreparedAppend(
+            first_offset, prev_hash, batch.data, batch.record_bytes, batch.last_hash, batch.last_hash, None
+        )
+    offset = first_offset + len(events)
+    marker = encode_batch(offset, batch.last_hash, RecordKind.CHECKPOINT, [checkpoint_payload(batch.last_hash, offset)])
+    sizes = [*batch.record_bytes, *marker.record_bytes]
+    return PreparedAppend(
+        first_offset, prev_hash, batch.data + marker.data, sizes, batch.last_hash, marker.last_hash, offset
+    )
+
+
 class RecordDamage(Exception):
     """A record at `position` could not be decoded; `torn` when the bytes simply run out."""
 

@@ -34,10 +34,10 @@ from appliance.craton.storage.files import fsync_directory, write_all
 from appliance.craton.storage.record import (
     HEADER_BYTES,
     RECORD_OVERHEAD_BYTES,
+    PreparedAppend,
     Record,
-    checkpoint_payload,
     decode_at,
-    encode_batch,
+    prepare_append,
 )
 from appliance.craton.storage.recovery import Repair, recover
 from appliance.craton.storage.scan import ScanFailure, ScanResult, ScanSpan, scan
@@ -156,24 +156,25 @@ class StreamLog:
     def append(self, events: Sequence[bytes], *, checkpoint: bool = False, sync: bool = True) -> AppendResult:
         """Append a batch (and then a checkpoint record if asked) with one write and ≤ one fsync."""
         with self._lock:
-            self._check_writable()
-            first = len(self._entries)
-            batch = encode_batch(first, self._head, RecordKind.DATA, list(events))
-            data, sizes, head = batch.data, batch.record_bytes, batch.last_hash
-            data_hash = head
-            checkpoint_offset = None
-            if checkpoint:
-                checkpoint_offset = first + len(events)
-                payload = checkpoint_payload(head, checkpoint_offset)
-                marker = encode_batch(checkpoint_offset, head, RecordKind.CHECKPOINT, [payload])
-                data, sizes = data + marker.data, [*sizes, *marker.record_bytes]
-                chain_hash, head = head, marker.last_hash
-            self._write(data, sync=sync)
-            self._remember(first, sizes, checkpoint_offset)
-            self._head = head
-            if checkpoint_offset is not None:
-                self._sign(checkpoint_offset, chain_hash)
-            return AppendResult(first, data_hash, head, checkpoint_offset)
+            prepared = prepare_append(len(self._entries), self._head, list(events), checkpoint=checkpoint)
+            return self._append_locked(prepared, sync=sync)
+
+    def append_prepared(self, prepared: PreparedAppend, *, sync: bool = True) -> AppendResult:
+        """Write a batch encoded earlier by `prepare_append` (off the commit path); it must have been
+        encoded for exactly this stream's next offset and chain head."""
+        with self._lock:
+            return self._append_locked(prepared, sync=sync)
+
+    def _append_locked(self, prepared: PreparedAppend, *, sync: bool) -> AppendResult:
+        self._check_writable()
+        invariant(prepared.first_offset == len(self._entries), "a prepared batch starts at the next offset")
+        invariant(prepared.prev_hash == self._head, "a prepared batch continues the chain head")
+        self._write(prepared.data, sync=sync)
+        self._remember(prepared.first_offset, prepared.record_bytes, prepared.checkpoint_offset)
+        self._head = prepared.last_hash
+        if prepared.checkpoint_offset is not None:
+            self._sign(prepared.checkpoint_offset, prepared.data_hash)
+        return AppendResult(prepared.first_offset, prepared.data_hash, prepared.last_hash, prepared.checkpoint_offset)
 
     def append_checkpoint(self, *, sync: bool = True) -> int:
         """A checkpoint record right now (clean shutdown); returns its offset."""

@@ -11,7 +11,22 @@ import pytest
 from appliance.craton.kernel import AppendBatch, Command, CreateStream
 from appliance.craton.replicator import SingleNodeReplicator
 from appliance.craton.storage.journal import Journal
-from appliance.craton.types import IntegrityError, NotLeader, StreamNotFound
+from appliance.craton.types import IntegrityError, NotLeader, StorageError, StreamNotFound
+
+
+class FunctionMachine:
+    """A StateMachine around a plain function, recording which thread prepared each group."""
+
+    def __init__(self, apply) -> None:  # type: ignore[no-untyped-def]
+        self.apply = apply
+        self.prepared_on: list[str] = []
+
+    def prepare(self, first_op: int, commands: list[Command]) -> list[tuple[int, Command]]:
+        self.prepared_on.append(threading.current_thread().name)
+        return [(first_op + index, command) for index, command in enumerate(commands)]
+
+    def perform(self, prepared: tuple[int, Command]) -> object:
+        return self.apply(*prepared)
 
 
 def test_commands_are_journaled_before_they_are_applied(tmp_path: Path) -> None:
@@ -25,7 +40,7 @@ def test_commands_are_journaled_before_they_are_applied(tmp_path: Path) -> None:
         reopened[0].close()
         return op
 
-    replicator = SingleNodeReplicator(journal, apply)
+    replicator = SingleNodeReplicator(journal, FunctionMachine(apply))
     assert replicator.submit(CreateStream(1, "a")) == 1
     assert replicator.submit(CreateStream(1, "b")) == 2
     assert seen_in_file == [True, True]
@@ -47,7 +62,7 @@ def test_commands_arriving_together_share_one_fsync(tmp_path: Path) -> None:
         order.append(op)
         return op
 
-    replicator = SingleNodeReplicator(journal, apply)
+    replicator = SingleNodeReplicator(journal, FunctionMachine(apply))
     leader = threading.Thread(target=replicator.submit, args=(CreateStream(1, "first"),))
     leader.start()
     first_applying.wait(10)
@@ -74,7 +89,7 @@ def test_a_rejection_is_the_reply_and_the_next_command_proceeds(tmp_path: Path) 
             raise StreamNotFound("no such stream")
         return op
 
-    replicator = SingleNodeReplicator(journal, apply)
+    replicator = SingleNodeReplicator(journal, FunctionMachine(apply))
     with pytest.raises(StreamNotFound):
         replicator.submit(AppendBatch(1, 5, (b"x",)))
     assert replicator.submit(CreateStream(1, "next")) == 2
@@ -136,3 +151,46 @@ def test_reset_starts_an_empty_journal_after_the_snapshot_op(tmp_path: Path) -> 
     reopened, entries, _ = Journal.open(tmp_path / "j.log")
     assert entries == [(3, b"z")]
     reopened.close()
+
+
+def test_prepare_runs_beside_the_fsync_and_perform_after_it(tmp_path: Path) -> None:
+    """The pure half runs on the helper thread; the writes run on the committing thread."""
+    journal, _, _ = Journal.open(tmp_path / "j.log")
+    performed_on: list[str] = []
+
+    def apply(op: int, command: Command) -> object:
+        performed_on.append(threading.current_thread().name)
+        return op
+
+    machine = FunctionMachine(apply)
+    replicator = SingleNodeReplicator(journal, machine)
+    replicator.submit(CreateStream(1, "a"))
+    assert machine.prepared_on[0].startswith("craton-prepare")
+    assert performed_on == [threading.current_thread().name]
+    replicator.close()
+    journal.close()
+
+
+def test_a_failed_fsync_fails_the_group_performs_nothing_and_unwinds_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the commit point fails nothing is applied, callers get StorageError, and the entries are cut."""
+    journal, _, _ = Journal.open(tmp_path / "j.log")
+    performed: list[int] = []
+    replicator = SingleNodeReplicator(journal, FunctionMachine(lambda op, command: performed.append(op)))
+    replicator.submit(CreateStream(1, "kept"))
+    size = (tmp_path / "j.log").stat().st_size
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("appliance.craton.storage.journal.os.fsync", failing_fsync)
+    with pytest.raises(StorageError, match="Input/output error"):
+        replicator.submit(CreateStream(1, "lost"))
+    monkeypatch.undo()
+    assert performed == [1]
+    assert (tmp_path / "j.log").stat().st_size == size
+    assert replicator.submit(CreateStream(1, "next")) is None
+    assert performed == [1, 2]  # the failed op number is reused: it never existed
+    replicator.close()
+    journal.close()
