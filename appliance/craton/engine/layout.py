@@ -8,6 +8,7 @@
     <data dir>/projections.sqlite3      the SQL projections (derived; rebuilt from the log)
     <data dir>/audit/audit.jsonl        the hash-chained audit log
     <data dir>/secrets/replica.key      the replica's Ed25519 signing key (0600, folder 0700)
+    <data dir>/secrets/signer.pub       the raw public key that signed this dir's checkpoints
 
 Owns: these paths, the lock, the generation counter and the snapshot file format.
 Must never: hold engine logic.
@@ -39,6 +40,7 @@ class DataDir:
         self.projections = root / "projections.sqlite3"
         self.audit = root / "audit" / "audit.jsonl"
         self.key = root / "secrets" / "replica.key"
+        self.signer = root / "secrets" / "signer.pub"
         self._lock_fd = -1
 
     def acquire(self) -> None:
@@ -56,6 +58,20 @@ class DataDir:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)  # closing drops the flock
             self._lock_fd = -1
+
+    def check_signer(self, public_key: bytes) -> None:
+        """Refuse a key other than the one that signed this log: every stored checkpoint signature
+        would then fail to verify, which `verify_chain` would report as tampering."""
+        try:
+            known = self.signer.read_bytes()
+        except FileNotFoundError:
+            self.signer.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            atomic_write(self.signer, public_key)
+            return
+        if known != public_key:
+            raise StorageError(
+                f"this signing key is not the one that signed {self.root} (public key {known.hex()[:16]}…)"
+            )
 
     def next_generation(self) -> int:
         try:

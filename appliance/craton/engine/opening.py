@@ -20,7 +20,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.craton.audit import AuditBody, AuditLog
-from appliance.craton.crypto import load_or_create_signing_key
+from appliance.craton.crypto import load_or_create_signing_key, public_key_bytes
 from appliance.craton.engine.applier import Applier
 from appliance.craton.engine.layout import DataDir
 from appliance.craton.engine.projections import level_with_log, open_store
@@ -56,7 +56,9 @@ def open_parts(layout: DataDir, policy: CheckpointPolicy, key: Ed25519PrivateKey
     layout.acquire()
     parts: Parts | None = None
     try:
-        parts = Parts(layout, key or load_or_create_signing_key(layout.key), layout.next_generation())
+        signing_key = key or load_or_create_signing_key(layout.key)
+        layout.check_signer(public_key_bytes(signing_key))
+        parts = Parts(layout, signing_key, layout.next_generation())
         _open_files(parts, policy)
         return parts
     except BaseException:

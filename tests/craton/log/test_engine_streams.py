@@ -168,3 +168,11 @@ def test_closing_checkpoints_every_stream_and_reopening_keeps_everything(
     assert again.append(3, stream, [b"4"], 4) == 4
     assert again.read_events(3, stream, 0, 100) == ([b"1", b"2", b"3", b"4"], None)
     again.close()
+
+
+def test_reopening_with_another_signing_key_is_refused(tmp_path: Path, signing_key: Ed25519PrivateKey) -> None:
+    """A different key would make every stored signature look forged: opening says so instead."""
+    Engine.open(tmp_path / "r", signing_key=signing_key).close()
+    with pytest.raises(StorageError, match="not the one that signed"):
+        Engine.open(tmp_path / "r", signing_key=Ed25519PrivateKey.generate())
+    Engine.open(tmp_path / "r", signing_key=signing_key).close()
