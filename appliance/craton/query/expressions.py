@@ -17,6 +17,7 @@ from sqlglot import expressions as exp
 
 from appliance.craton.query import limits
 from appliance.craton.query.errors import SqlParseError
+from appliance.craton.query.precedence import check_grouping
 from appliance.craton.query.statements import (
     Aggregate,
     AggregateFunc,
@@ -54,6 +55,9 @@ _BINARY: dict[type[exp.Expression], BinaryOp] = {
     exp.Div: "/",
     exp.Mod: "%",
     exp.DPipe: "||",
+    # SQLite's `a IS b` / `a IS NOT b` (NULL-safe equality); `a IS NULL` arrives as exp.Is instead.
+    exp.NullSafeEQ: "IS",
+    exp.NullSafeNEQ: "IS NOT",
 }
 _AGGREGATES: dict[type[exp.Expression], AggregateFunc] = {
     exp.Count: "COUNT",
@@ -120,8 +124,6 @@ def construct_name(node: exp.Expression) -> str:
         name = "random()"
     elif isinstance(node, exp.CurrentTimestamp | exp.CurrentDate | exp.CurrentTime):
         name = f"{node.sql_name().lower()} (now())"
-    elif isinstance(node, exp.NullSafeEQ | exp.NullSafeNEQ):
-        name = "IS / IS NOT between two values (use =, <> or IS [NOT] NULL)"
     elif isinstance(node, _KEYWORD_CONSTRUCTS):
         name = node.key.upper()
     elif isinstance(node, exp.HexString | exp.ByteString | exp.BitString):
@@ -167,6 +169,7 @@ def convert(node: exp.Expression, context: Context, depth: int = 0) -> Expr:
     """Translate one sqlglot expression; raises `SqlParseError` naming any refused construct."""
     if depth > limits.expression_depth_max:
         raise SqlParseError(f"the expression nests deeper than {limits.expression_depth_max} levels", reason="too_deep")
+    check_grouping(node)
     op = _BINARY.get(type(node))
     if op is not None:
         left = convert(node.this, context, depth + 1)
@@ -258,7 +261,10 @@ def _column(node: exp.Column, context: Context) -> Expr:
 
 def _is_null(node: exp.Is, context: Context, depth: int) -> Expr:
     if not isinstance(node.expression, exp.Null):
-        raise SqlParseError(f"IS {node.expression.sql()} is not supported; only IS [NOT] NULL", reason="unsupported")
+        # SQLite's `x IS TRUE` tests truthiness (2 IS TRUE holds) rather than equality; refused
+        # so nobody meets that surprise: write the condition itself, or `= TRUE`.
+        shown = node.expression.sql(dialect="sqlite")
+        raise SqlParseError(f"IS {shown} is not supported; only IS [NOT] NULL or IS <expression>", reason="unsupported")
     return IsNull(convert(node.this, context, depth), negated=bool(node.args.get("negate")))
 
 

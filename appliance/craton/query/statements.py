@@ -33,7 +33,7 @@ ResultValue: TypeAlias = bool | int | float | str | bytes | None
 ColumnType = Literal["BIGINT", "TEXT", "BOOLEAN", "TIMESTAMP", "BYTES"]
 COLUMN_TYPES: tuple[ColumnType, ...] = ("BIGINT", "TEXT", "BOOLEAN", "TIMESTAMP", "BYTES")
 
-BinaryOp = Literal["AND", "OR", "=", "<>", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "||"]
+BinaryOp = Literal["AND", "OR", "=", "<>", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "||", "IS", "IS NOT"]
 UnaryOp = Literal["NOT", "NEG"]
 AggregateFunc = Literal["COUNT", "SUM", "AVG", "MIN", "MAX"]
 JoinKind = Literal["INNER", "LEFT"]
@@ -82,7 +82,7 @@ class Unary(_Node, frozen=True):
 
 
 class Binary(_Node, frozen=True):
-    """Logical, comparison, arithmetic and concatenation operators."""
+    """Logical, comparison, arithmetic and concatenation operators; IS / IS NOT compare NULL-safely."""
 
     op: BinaryOp
     left: Expr

@@ -170,6 +170,10 @@ def update(cursor: apsw.Cursor, catalog: Catalog, at: Position, statement: Updat
     matched, last_rowid = cursor.execute(f"SELECT COUNT(*), (SELECT MAX(rowid) FROM {table}) FROM {_IDS}").fetchall()[0]  # noqa: S608 (checked identifiers only; values are bound)
     if matched == 0:
         return Outcome(0)
+    # Like SQL, a value is only checked when a row would hold it: no match, no error.
+    for name, value in assigned.items():
+        if isinstance(value, Lit):
+            check_cell(entry.name, entry.columns[name], value.value)
     cursor.execute(f"UPDATE {table} SET {DELETED_AT} = ?1 WHERE rowid IN (SELECT id FROM {_IDS})", (at.offset,))  # noqa: S608 (checked identifiers only; values are bound)
     n = len(value_slots.literals)
     names = ", ".join(quote(c.name) for c in entry.definition.columns)
@@ -193,8 +197,6 @@ def _assignments(entry: TableEntry, statement: Update) -> dict[str, Expr]:
         column = entry.columns.get(assignment.column)
         if column is None:
             raise StoreRejected(f"table {entry.name} has no column {assignment.column}", reason="unknown_column")
-        if isinstance(assignment.value, Lit):
-            check_cell(entry.name, column, assignment.value.value)
         assigned[assignment.column] = assignment.value
     return assigned
 

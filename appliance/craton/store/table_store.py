@@ -70,6 +70,8 @@ class TableStore:
             return cls(connection, path)
         except (apsw.NotADBError, apsw.CorruptError, apsw.FormatError) as error:
             raise StoreDamaged(f"projection file {path} is damaged ({error}); rebuild it from the log") from None
+        except (apsw.CantOpenError, apsw.IOError, apsw.ReadOnlyError, apsw.FullError) as error:
+            raise StorageError(f"cannot open projection file {path}: {error}") from None
 
     @staticmethod
     def remove_files(path: Path | str) -> None:
