@@ -17,6 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 
@@ -152,7 +153,7 @@ class Appliance:
                 mode="external",
                 state=lambda: "external" if client.is_connected else "disconnected",
                 restarts=lambda: 0,
-                url=self.config.nats_url,
+                url=redact_url(self.config.nats_url),
                 pid=lambda: None,
                 connected=lambda: bool(client.is_connected),
             )
@@ -208,6 +209,16 @@ class Appliance:
             except Exception:
                 log.exception("error during shutdown")
         self._stopped.set()
+
+
+def redact_url(url: str) -> str:
+    """The URL without any user or password, for display."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _async(function: Callable[[], object]) -> Callable[[], Awaitable[None]]:
