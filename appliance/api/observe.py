@@ -47,7 +47,10 @@ class RequestObserver:
             elapsed = time.perf_counter() - started
             route = route_label(scope)
             self.metrics.observe_request(scope["method"], route, status, elapsed)
-            log.debug(
+            # Failures are worth a line at INFO (with the request id, to match a user's report);
+            # successful requests only at DEBUG, so polling clients do not flood the log.
+            log.log(
+                logging.INFO if status >= 400 else logging.DEBUG,
                 "request",
                 extra={
                     "method": scope["method"],

@@ -144,3 +144,13 @@ async def test_openapi_documents_every_route_and_its_errors(client: httpx.AsyncC
         assert operation.get("operationId"), (path, method)
         if path.startswith("/api/"):
             assert any(code.startswith(("4", "5")) for code in operation["responses"]), (path, method)
+
+
+async def test_failed_requests_are_logged_with_their_request_id(client: httpx.AsyncClient) -> None:
+    """A failed request leaves a log line carrying the same request id as its response."""
+    response = await client.get("/api/v1/nothing-here")
+    request_id = response.headers["x-request-id"]
+    lines = (await client.get("/api/v1/instance/logs", params={"limit": 500})).json()["lines"]
+    matching = [line for line in lines if line["request_id"] == request_id]
+    assert matching
+    assert "status=404" in matching[0]["message"]
