@@ -17,6 +17,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from appliance.api.auth import DEPENDENCIES as AUTH_DEPENDENCIES
 from appliance.api.docs_page import SelfContainedDocsPlugin
 from appliance.api.health import HealthController
 from appliance.api.observe import RequestObserver
@@ -31,7 +32,10 @@ REQUEST_BODY_BYTES_MAX = 1_048_576
 def create_litestar(services: Services, route_handlers: Sequence[Any]) -> Litestar:
     return Litestar(
         route_handlers=[HealthController, *route_handlers],
-        dependencies={"services": Provide(lambda: services, sync_to_thread=False, use_cache=True)},
+        dependencies={
+            "services": Provide(lambda: services, sync_to_thread=False, use_cache=True),
+            **AUTH_DEPENDENCIES,
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=REQUEST_BODY_BYTES_MAX,
         type_decoders=[(lambda t: isinstance(t, type) and issubclass(t, TypedId), decode_typed_id)],

@@ -16,6 +16,7 @@ import apsw
 
 from appliance.api.metrics import Metrics
 from appliance.eventstore.port import EventStore, SessionStore
+from appliance.identity.services import IdentityServices
 from appliance.kernel.clock import Clock
 from appliance.kernel.ids import IdFactory
 from appliance.readmodel.projector import ProjectorRunner
@@ -47,5 +48,6 @@ class Services:
     nats: NatsStatus
     probe_writable: Callable[[], Any]
     logs: Any  # appliance.runtime.logs.LogBuffer (read-only use)
+    identity: IdentityServices
     projection_lag_threshold: int = 1000
     extras: dict[str, Any] = field(default_factory=dict)

@@ -29,6 +29,7 @@ from appliance.eventstore import binary
 from appliance.eventstore.jetstream import JetStreamEventStore, KvSessionStore, connect
 from appliance.eventstore.port import PLATFORM_STREAM
 from appliance.eventstore.supervisor import NatsSupervisor, port_is_free
+from appliance.identity.services import create_identity_services
 from appliance.instance.service import ensure_initialised
 from appliance.kernel.errors import ConfigError
 from appliance.readmodel.db import connect as connect_db
@@ -117,8 +118,11 @@ class Appliance:
         projector = ProjectorRunner(store, db, projections(), clock)
         await projector.start()
         self._undo.append(projector.stop)
-        _, self.setup_token = await ensure_initialised(
+        instance, self.setup_token = await ensure_initialised(
             store, data_dir=data_dir, name=self.config.instance_name, ids=ids, clock=clock
+        )
+        identity = create_identity_services(
+            data_dir, clock, self.config.identity, issuer=f"craton:{instance.instance_id}"
         )
         host, port = sock.getsockname()[:2]
         scheme = "https" if self.config.tls_cert else "http"
@@ -139,6 +143,7 @@ class Appliance:
             nats=nats_status,
             probe_writable=store.probe_writable,
             logs=buffer,
+            identity=identity,
             projection_lag_threshold=self.config.projection_lag_threshold,
         )
         metrics.attach_live(projector.lag_by_stream, nats_status.restarts, projector.failed_events)

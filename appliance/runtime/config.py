@@ -10,12 +10,13 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
+from appliance.identity.services import IdentitySettings
 from appliance.kernel.errors import ConfigError
 
 CONFIG_FILE = "craton.toml"
@@ -35,6 +36,7 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     nats_binary: Path | None = None  # another copy of nats-server; it must still match the manifest
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
 
     @property
     def http_host(self) -> str:
