@@ -8,10 +8,12 @@ never let an httpx exception escape: callers only ever see `TuiError` branches.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 
 from tui.errors import AddressInvalid, ApplianceProblem, ApplianceUnreachable, ReplyInvalid, invariant
 from tui.replies import InstanceReply, LogPage, ReadinessReply, ReplyT, decode_problem, decode_reply
@@ -21,6 +23,9 @@ request_timeout_s_default = 2.0
 # messages while keeping a hostile or broken server from filling the TUI's memory.
 reply_bytes_max_default = 4 * 1024 * 1024
 log_page_lines_max = 500
+# A server asking to wait longer than a day is broken; the TUI says "a day" rather than a huge number.
+retry_after_s_max = 86_400
+_METHODS = frozenset({"GET", "POST", "PATCH", "DELETE"})
 PROBLEM_TYPE = "application/problem+json"
 
 
@@ -92,17 +97,56 @@ class ApplianceClient:
         self, path: str, params: dict[str, str], kind: type[ReplyT], *, body_statuses: frozenset[int]
     ) -> ReplyT:
         what = f"GET {path}"
-        status, content_type, body = await self._fetch(path, params, what)
-        if status not in body_statuses or content_type == PROBLEM_TYPE:
-            raise _problem(what, status, body)
-        return decode_reply(body, kind, what=what)
+        answer = await self._fetch("GET", path, params, what)
+        if answer.status not in body_statuses or answer.content_type == PROBLEM_TYPE:
+            raise _problem(what, answer)
+        return decode_reply(answer.body, kind, what=what)
 
-    async def _fetch(self, path: str, params: dict[str, str], what: str) -> tuple[int, str, bytes]:
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: object = None,
+        bearer: str | None = None,
+    ) -> tuple[int, bytes]:
+        """One request with an optional JSON body and bearer credential; any 2xx is `(status, body)`.
+
+        An error status raises `ApplianceProblem` (its `status` lets the caller tell 401 apart);
+        a credential is sent only in the `authorization` header and never appears in a message.
+        """
+        invariant(method in _METHODS, "the TUI sends only GET, POST, PATCH and DELETE")
+        invariant(path.startswith("/"), "request paths are absolute")
+        what = f"{method} {path}"
+        headers = {} if bearer is None else {"authorization": f"Bearer {bearer}"}
+        content = None if body is None else msgspec.json.encode(body)
+        if content is not None:
+            headers["content-type"] = "application/json"
+        answer = await self._fetch(method, path, params or {}, what, content=content, headers=headers)
+        if not 200 <= answer.status < 300 or answer.content_type == PROBLEM_TYPE:
+            raise _problem(what, answer)
+        return answer.status, answer.body
+
+    async def _fetch(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        what: str,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> _Answer:
         try:
-            async with self._http.stream("GET", path, params=params) as response:
+            async with self._http.stream(method, path, params=params, content=content, headers=headers) as response:
                 body = await self._read_capped(response, what)
-                content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                return response.status_code, content_type, body
+                return _Answer(
+                    status=response.status_code,
+                    content_type=response.headers.get("content-type", "").split(";")[0].strip().lower(),
+                    body=body,
+                    retry_after=response.headers.get("retry-after"),
+                )
         except httpx.TimeoutException as error:
             raise ApplianceUnreachable(f"{what}: no reply within {self.request_timeout_s:g} s") from error
         except httpx.DecodingError as error:
@@ -124,12 +168,25 @@ class ApplianceClient:
         return b"".join(chunks)
 
 
-def _problem(what: str, status: int, body: bytes) -> ApplianceProblem:
-    """An error reply as one readable line: status, title, detail, code and request id."""
-    problem = decode_problem(body)
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    content_type: str
+    body: bytes
+    retry_after: str | None
+
+
+def _problem(what: str, answer: _Answer) -> ApplianceProblem:
+    """An error reply as one readable line: status, title, detail, code, request id, retry delay."""
+    status = answer.status
+    problem = decode_problem(answer.body)
     reason = httpx.codes.get_reason_phrase(status) or "error"
+    wait = _retry_after_s(answer.retry_after)
     if problem is None:
-        return ApplianceProblem(f"{what}: HTTP {status} {reason}", status=status)
+        text = f"{what}: HTTP {status} {reason}"
+        if wait is not None:
+            text += f" (retry after {wait} s)"
+        return ApplianceProblem(text, status=status, retry_after_s=wait)
     text = f"{what}: HTTP {status} {problem.title or reason}"
     if problem.detail:
         text += f": {problem.detail}"
@@ -137,7 +194,16 @@ def _problem(what: str, status: int, body: bytes) -> ApplianceProblem:
         text += f" [{problem.code}]"
     if problem.request_id:
         text += f" (request {problem.request_id})"
-    return ApplianceProblem(text, status=status, code=problem.code)
+    if wait is not None:
+        text += f" (retry after {wait} s)"
+    return ApplianceProblem(text, status=status, code=problem.code, retry_after_s=wait)
+
+
+def _retry_after_s(value: str | None) -> int | None:
+    """`Retry-After` in whole seconds, when the server sent a sane number (dates are not used here)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return min(int(value.strip()), retry_after_s_max)
 
 
 def _describe(error: Exception) -> str:

@@ -8,6 +8,8 @@ and keeps polling, so none of these may ever end the app::
     ├── ApplianceProblem       an HTTP reply with an error status (problem+json or not)
     ├── ReplyInvalid           a 2xx reply the contract does not allow: not JSON, wrong shape,
     │                          too large
+    ├── SignedOut              no usable session: never signed in, signed out, or the appliance
+    │                          refused both the access token and the refresh (sign in again)
     ├── AddressInvalid         the appliance URL given to the TUI is not an http(s) base URL
     └── InvariantViolation     a bug in the TUI itself: an always-on assertion failed
 
@@ -33,14 +35,19 @@ class ApplianceUnreachable(TuiError):
 class ApplianceProblem(TuiError):
     """The appliance answered with an error status; `status` is the HTTP status code."""
 
-    def __init__(self, message: str, *, status: int, code: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int, code: str | None = None, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.retry_after_s = retry_after_s
 
 
 class ReplyInvalid(TuiError):
     """The appliance answered 2xx with a body the contract does not allow."""
+
+
+class SignedOut(TuiError):
+    """There is no session the appliance accepts; the identity screens go back to the login screen."""
 
 
 class AddressInvalid(TuiError, ValueError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -90,6 +90,10 @@ def problem(status: int, title: str, detail: str, code: str) -> httpx.Response:
 Override = Callable[[httpx.Request], httpx.Response]
 
 
+class IdentityRoutes(Protocol):
+    def handle(self, request: httpx.Request) -> httpx.Response | None: ...
+
+
 class FakeAppliance:
     """The appliance's status endpoints as plain data the test edits; `requests` records paths."""
 
@@ -102,6 +106,8 @@ class FakeAppliance:
         # path -> function answering instead of the normal reply (broken servers, problems)
         self.overrides: dict[str, Override] = {}
         self.ignore_log_cursor = False
+        # The identity routes (login, refresh, screens' data); None plays an appliance without them.
+        self.identity: IdentityRoutes | None = None
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -119,6 +125,10 @@ class FakeAppliance:
             return httpx.Response(200 if self.ready else 503, json=readiness_body(self.ready))
         if request.url.path == "/api/v1/instance/logs":
             return self._logs(request)
+        if self.identity is not None:
+            reply = self.identity.handle(request)
+            if reply is not None:
+                return reply
         return problem(404, "Not Found", f"no route {request.url.path}", "not_found")
 
     def _logs(self, request: httpx.Request) -> httpx.Response:

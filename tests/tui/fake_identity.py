@@ -1,0 +1,123 @@
+"""A scripted identity side of the appliance for TUI tests: login, rotating refresh tokens with
+reuse detection, logout, and the identity read routes, served through `httpx.MockTransport`.
+
+The JSON shapes follow the appliance's DTO structs (`appliance/identity/http/`); every reply also
+carries a field the TUI does not know (`"x_future"`), because the TUI must tolerate them. Tests
+steer it between steps: `expire_access_tokens()` plays access tokens that reached their `exp`,
+`end_sessions()` plays an administrator ending every session (refresh refused too).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tests.tui.fake_appliance import problem
+
+PASSWORD = "correct horse battery staple"
+ADMIN_EMAIL = "ada@example.org"
+USER_ID = "0190f3a4-7b1c-7def-8123-000000000001"
+ORG_ID = "0190f3a4-7b1c-7def-8123-0000000000a1"
+FOREIGN_ORG_ID = "0190f3a4-7b1c-7def-8123-0000000000f0"
+
+Route = Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass
+class Issued:
+    session_id: str
+    access: str
+    refresh: str
+
+
+@dataclass
+class FakeIdentity:
+    """The identity routes as plain data; `calls` records (method, path, bearer or None)."""
+
+    passwords: dict[str, str] = field(default_factory=lambda: {ADMIN_EMAIL: PASSWORD})
+    expires_in: int = 900
+    calls: list[tuple[str, str, str | None]] = field(default_factory=list)
+    live_access: set[str] = field(default_factory=set)
+    refresh_to_session: dict[str, str] = field(default_factory=dict)
+    spent_refresh: dict[str, str] = field(default_factory=dict)
+    ended_sessions: set[str] = field(default_factory=set)
+    routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    counter: int = 0
+
+    def handle(self, request: httpx.Request) -> httpx.Response | None:
+        """The reply to an identity request, or None when the path is not an identity route."""
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ") or None
+        self.calls.append((request.method, request.url.path, bearer))
+        key = (request.method, request.url.path)
+        if key == ("POST", "/api/v1/auth/login"):
+            return self._login(request)
+        if key == ("POST", "/api/v1/auth/refresh"):
+            return self._refresh(request)
+        if key == ("POST", "/api/v1/auth/logout"):
+            return self._logout(bearer)
+        route = self.routes.get(key)
+        if route is None:
+            return None
+        if bearer is None or bearer not in self.live_access:
+            return problem(401, "Unauthorized", "the access token is invalid or has expired", "unauthenticated")
+        return route(request)
+
+    def _issue(self, session_id: str) -> Issued:
+        self.counter += 1
+        issued = Issued(session_id, f"acc-{self.counter}", f"ref-{self.counter}")
+        self.live_access.add(issued.access)
+        self.refresh_to_session[issued.refresh] = session_id
+        return issued
+
+    def _tokens(self, issued: Issued) -> httpx.Response:
+        return httpx.Response(
+            200,
+            json={
+                "access_token": issued.access,
+                "refresh_token": issued.refresh,
+                "token_type": "Bearer",
+                "expires_in": self.expires_in,
+                "x_future": {"ignored": True},
+            },
+        )
+
+    def _login(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if self.passwords.get(body.get("email")) != body.get("password"):
+            return problem(401, "Unauthorized", "wrong e-mail address or password", "unauthenticated")
+        return self._tokens(self._issue(f"session-{self.counter + 1}"))
+
+    def _refresh(self, request: httpx.Request) -> httpx.Response:
+        token = json.loads(request.content).get("refresh_token")
+        if token in self.spent_refresh:
+            # Reuse of a spent refresh token: the whole session ends (as the appliance does).
+            self.ended_sessions.add(self.spent_refresh[token])
+            return problem(401, "Unauthorized", "refresh token reused; session revoked", "unauthenticated")
+        session_id = self.refresh_to_session.pop(token, None)
+        if session_id is None or session_id in self.ended_sessions:
+            return problem(401, "Unauthorized", "the session has ended", "unauthenticated")
+        self.spent_refresh[token] = session_id
+        return self._tokens(self._issue(session_id))
+
+    def _logout(self, bearer: str | None) -> httpx.Response:
+        self.live_access.discard(bearer or "")
+        return httpx.Response(204)
+
+    def expire_access_tokens(self) -> None:
+        self.live_access.clear()
+
+    def end_sessions(self) -> None:
+        self.live_access.clear()
+        self.ended_sessions.update(self.refresh_to_session.values())
+        self.refresh_to_session.clear()
+
+    def route(self, method: str, path: str, reply: Route | Any) -> None:
+        """Answer `method path` (when authenticated) with `reply(request)` or the JSON value `reply`."""
+        self.routes[(method, path)] = reply if callable(reply) else (lambda _: httpx.Response(200, json=reply))
+
+    def bearers(self, path: str) -> list[str | None]:
+        return [bearer for _, called, bearer in self.calls if called == path]
