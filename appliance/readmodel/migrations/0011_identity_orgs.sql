@@ -9,7 +9,7 @@
 -- formatting; booleans are 0/1; roles are 'owner' | 'admin' | 'member' | 'viewer'.
 
 -- One row per organisation ever created; a deleted organisation keeps its row with deleted = 1
--- (every guard must treat it as absent).
+-- (every guard must treat it as absent). created_by is the actor text ('user:<id>', ...).
 CREATE TABLE orgs (
     org_id      TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -66,7 +66,9 @@ CREATE UNIQUE INDEX org_invites_by_id ON org_invites (invite_id);
 -- API keys. key_sha256 is the hex SHA-256 of the whole key text (auth/apikeys.py); prefix is the
 -- 12-character lookup prefix (without 'crk_'). revoked = 1 once the key was revoked OR its
 -- organisation was deleted: either way it must no longer authenticate. expires_at/expires_us are
--- NULL for a key that never expires.
+-- NULL for a key that never expires. created_by is the id of the USER on whose behalf the key
+-- acts (a key made by another key inherits that key's user; NULL when made by an operator);
+-- created_by_actor is who made it, as the audit shows actors ('user:<id>', 'api_key:<id>', ...).
 CREATE TABLE api_keys (
     key_id      TEXT PRIMARY KEY,
     org_id      TEXT NOT NULL REFERENCES orgs (org_id),
@@ -75,7 +77,8 @@ CREATE TABLE api_keys (
     key_sha256  TEXT NOT NULL,
     role        TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member', 'viewer')),
     created_at  TEXT NOT NULL,
-    created_by  TEXT NOT NULL,
+    created_by  TEXT,
+    created_by_actor TEXT NOT NULL,
     expires_at  TEXT,
     expires_us  INTEGER,
     revoked     INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
