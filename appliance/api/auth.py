@@ -28,7 +28,7 @@ reading who may act, or map errors to statuses (`problems` does that).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import apsw
@@ -50,6 +50,7 @@ from appliance.kernel.structs import Struct
 
 BEARER_CHARS_MAX = 4096
 _API_KEY_REFUSED = "API key is not valid"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Principal(Struct, frozen=True):
@@ -124,27 +125,44 @@ async def _user_principal(services: Services, token: str) -> Principal:
 def _api_key_principal(services: Services, text: str) -> Principal:
     presented = parse_api_key(text)
     row = services.db.execute(
-        "SELECT k.key_id, k.org_id, k.key_sha256, k.role, k.expires_at, k.revoked, k.created_by "
+        "SELECT k.key_id, k.org_id, k.key_sha256, k.role, k.expires_us, k.revoked, k.created_by "
         "FROM api_keys AS k JOIN orgs AS o ON o.org_id = k.org_id "
         "WHERE k.prefix = ? AND o.deleted = 0",
         (presented.prefix,),
     ).fetchone()
     if row is None or not api_key_matches(presented, str(row[2])):
         raise Unauthenticated(_API_KEY_REFUSED)
-    key_id, org_id, _, role, expires_at, revoked, created_by = row
+    key_id, org_id, _, role, expires_us, revoked, created_by = row
     if revoked:
         raise Unauthenticated("API key has been revoked")
-    if expires_at is not None and services.clock.now() >= datetime.fromisoformat(str(expires_at)):
+    if expires_us is not None and epoch_us(services.clock.now()) >= int(expires_us):
         raise Unauthenticated("API key has expired")
     return Principal(
         kind="api_key",
-        user_id=UserId.parse(created_by) if created_by else None,
+        user_id=_creator(created_by),
         session_id=None,
         api_key_id=ApiKeyId.parse(key_id),
         api_key_org_id=OrgId.parse(org_id),
         api_key_role=parse_role(role),
         instance_admin=False,
     )
+
+
+def epoch_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch, the read model's comparable time (`*_us` columns)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _creator(created_by: object) -> UserId | None:
+    # `created_by` names the user a key acts for (a user id, or `user:<id>`); NULL or another kind
+    # of actor (an operator) means no user.
+    if not isinstance(created_by, str):
+        return None
+    text = created_by.removeprefix("user:")
+    try:
+        return UserId.parse(text)
+    except InvalidInput:
+        return None
 
 
 async def provide_maybe_principal(request: Request[Any, Any, Any], services: Services) -> Principal | None:
