@@ -36,7 +36,11 @@ CHILD_TIMEOUT_S: Final = 600.0
 
 
 def slices_available() -> int:
-    """How many slices to cut: one per CPU this process may run on, at most SLICES_MAX."""
+    """How many slices to cut: one per CPU this process may run on, at most SLICES_MAX; one when
+    no plain Python interpreter and `scan.py` source are at hand (a frozen one-file build)."""
+    worker = Path(scan_module.__file__ or "")
+    if getattr(sys, "frozen", False) or worker.suffix != ".py" or not worker.is_file():
+        return 1
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:

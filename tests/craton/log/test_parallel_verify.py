@@ -76,3 +76,9 @@ def test_a_child_that_fails_falls_back_to_the_sequential_scan(tmp_path: Path, sl
         assert parallel.verify_in_slices(tmp_path / "s" / SEGMENT_NAME, starts, log._size) is None
         assert log.verify_chain().ok
     log.close()
+
+
+def test_a_frozen_build_verifies_on_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the one-file binary sys.executable is not a Python interpreter, so no children are spawned."""
+    monkeypatch.setattr("sys.frozen", True, raising=False)
+    assert parallel.slices_available() == 1
