@@ -78,12 +78,15 @@ class Pair:
     ) -> None:
         """Run a query on both sides (Craton optionally `AT OFFSET at`, against another oracle) and compare."""
         mine = sql if at is None else Sql(sql.text + f" AT OFFSET {at}", sql.params)
+        failure = None
         try:
             expected = (oracle or self.oracle).execute(sql.oracle(), sql.params).fetchall()
         except sqlite3.OperationalError as error:
+            failure = str(error)
+        if failure is not None:
             # The only runtime error the generated queries can meet is SUM overflowing 64 bits;
             # Craton must refuse the same query for the same reason.
-            assert "overflow" in str(error)
+            assert "overflow" in failure
             with pytest.raises(QueryExecutionError, match="overflow"):
                 self.craton.rows(mine.craton(), mine.params)
             return

@@ -232,3 +232,13 @@ def test_damaged_file_is_reported(tmp_path: Path) -> None:
     store = TableStore.open(path)
     assert store.applied_positions() == {}
     store.close()
+
+
+def test_update_overflowing_into_real_is_refused(driver: Driver) -> None:
+    """`SET n = n * 2` past 2**63 would make SQLite store a REAL; Craton refuses the type change instead."""
+    driver.write("CREATE TABLE t (id BIGINT PRIMARY KEY, n BIGINT)")
+    driver.write("INSERT INTO t VALUES (1, 4611686018427387904)")
+    with pytest.raises(StoreRejected, match="BIGINT") as caught:
+        driver.write("UPDATE t SET n = n * 2")
+    assert caught.value.reason == "type_mismatch"
+    assert driver.rows("SELECT n FROM t") == [[2**62]]
