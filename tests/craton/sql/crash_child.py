@@ -18,10 +18,7 @@ def main(path: str, positions_max: int) -> None:
     insert = "INSERT INTO t VALUES ($1, 0, $2)"
     bump = "UPDATE t SET n = n + 1"
     for position in range(1, positions_max):
-        if position % 2 == 0:
-            statement = parse_statement(insert, [position, "x" * 200])
-        else:
-            statement = parse_statement(bump)
+        statement = parse_statement(insert, [position, "x" * 200]) if position % 2 == 0 else parse_statement(bump)
         store.apply(1, position, record_hash(1, position), statement)  # type: ignore[arg-type]
         print(position, flush=True)
 
