@@ -1,9 +1,9 @@
 """Kernel rules for SQL writes: each tenant's table schemas decide what reaches the log.
 
-The kernel refuses what it can decide from schemas alone (unknown table or column, a value of
-the wrong type, NULL in a NOT NULL column, a table that already exists) before anything is
-written. What needs the rows themselves (a duplicate primary key, a type computed by an UPDATE)
-is decided by the store when it applies the logged statement: just as deterministic, so every
+The kernel refuses what it can decide from schemas alone (unknown table or column, an inserted
+value of the wrong type or NULL in a NOT NULL column, a table that already exists) before anything
+is written. What needs the rows themselves (a duplicate primary key, the values an UPDATE gives
+the rows it matches) is decided by the store when it applies the logged statement: just as deterministic, so every
 replica and every rebuild reaches the same verdict.
 
 Owns: table schemas in the kernel state and the checks above. Must never: do I/O, or accept a
@@ -84,9 +84,9 @@ def _check_dml(tables: dict[str, TableSchema], command: Insert | Update | Delete
     roots: list[query.Expr | None] = [statement.where]
     if isinstance(statement, query.Update):
         for assignment in statement.assignments:
-            column = _column(schema, statement.table, assignment.column)
-            if isinstance(assignment.value, query.Lit):
-                _check_cell(statement.table, column, assignment.value.value)
+            _column(schema, statement.table, assignment.column)
+            # A new value's type and NOT NULL are judged on the rows it reaches, which only the
+            # store knows (like SQLite, `UPDATE … SET n = NULL WHERE false` changes nothing and is fine).
             roots.append(assignment.value)
     for node in walk_all(roots):
         if isinstance(node, query.Column):
