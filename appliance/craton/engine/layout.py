@@ -66,7 +66,7 @@ class DataDir:
             known = self.signer.read_bytes()
         except FileNotFoundError:
             self.signer.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            atomic_write(self.signer, public_key)
+            atomic_write(self.signer, public_key, mode=0o600)  # secrets/ holds 0600 files only
             return
         if known != public_key:
             raise StorageError(

@@ -55,13 +55,26 @@ def _check_text(value: str, where: str) -> str:
 
 def check_params(params: Sequence[Any], expected: int) -> tuple[Value, ...]:
     """All parameters checked; their number must equal the highest `$n` the statement uses."""
-    if isinstance(params, str | bytes) or not isinstance(params, Sequence):
+    if type(params) not in (list, tuple) and (isinstance(params, str | bytes) or not isinstance(params, Sequence)):
         raise SqlParseError("parameters must be a list of values", reason="bad_parameter")
     if len(params) != expected:
         raise SqlParseError(
             f"the statement uses {expected} parameter(s) but {len(params)} were given", reason="param_count"
         )
-    return tuple(check_value(v, f"parameter ${i + 1}") for i, v in enumerate(params))
+    # Hot path: 64-bit integers, short ASCII text and NULL need no further work.
+    for value in params:
+        if not _plainly_valid(value):
+            return tuple(check_value(v, f"parameter ${i + 1}") for i, v in enumerate(params))
+    return tuple(params)
+
+
+def _plainly_valid(value: object) -> bool:
+    kind = type(value)
+    if kind is int:
+        return INT64_MIN <= value <= INT64_MAX  # type: ignore[operator]
+    if kind is str:
+        return len(value) <= 1024 and value.isascii()  # type: ignore[arg-type,attr-defined]
+    return value is None
 
 
 def resolve(value: Lit | Param, params: Sequence[Value]) -> Value:

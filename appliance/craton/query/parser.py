@@ -143,10 +143,7 @@ def _roots(body: _Translated) -> list[Expr | None]:
 def _bind(template: Template, params: tuple[Value, ...]) -> Statement:
     body = template.body
     if isinstance(body, Query):
-        non_negative(body.limit, params, "LIMIT")
-        non_negative(body.offset, params, "OFFSET")
-        at_offset = non_negative(template.at_offset, params, "AT OFFSET")
-        return Select(body, params, at_offset)
+        return _bind_select(body, params, template.at_offset)
     if isinstance(body, InsertTemplate):
         rows = tuple(tuple(resolve(v, params) for v in row) for row in body.rows)
         return Insert(body.table, body.columns, rows)
@@ -159,3 +156,12 @@ def _bind(template: Template, params: tuple[Value, ...]) -> Statement:
     if isinstance(body, Delete):
         return Delete(body.table, substitute(body.where, params) if body.where is not None else None)
     return body
+
+
+def _bind_select(query: Query, params: tuple[Value, ...], at_offset: Lit | Param | None) -> Select:
+    if query.limit is not None or query.offset is not None:
+        non_negative(query.limit, params, "LIMIT")
+        non_negative(query.offset, params, "OFFSET")
+    if at_offset is None:
+        return Select(query, params)
+    return Select(query, params, non_negative(at_offset, params, "AT OFFSET"))

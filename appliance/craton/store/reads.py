@@ -9,6 +9,8 @@ Must never: run a write, or answer `AT OFFSET n` for a position the tenant has n
 
 from __future__ import annotations
 
+import itertools
+
 import apsw
 
 from appliance.craton.query import limits
@@ -34,12 +36,16 @@ def _reject(message: str, reason: str) -> Exception:
 class Reader:
     """Executes SELECTs on the store's connection (the store's lock is held by the caller)."""
 
-    __slots__ = ("_catalog", "_db", "_plans", "_steps_left")
+    __slots__ = ("_catalog", "_db", "_plans", "_plans_by_id", "_steps_left")
 
     def __init__(self, connection: apsw.Connection, catalog: Catalog) -> None:
         self._db = connection
         self._catalog = catalog
         self._plans: dict[tuple[Query, int, tuple[int, ...], bool], Plan] = {}
+        # Hot path: the parser hands out the same cached Query object for the same SQL text, so
+        # a lookup by identity avoids hashing the whole tree; the stored object is compared with
+        # `is` on every hit, so a recycled id can never return another query's plan.
+        self._plans_by_id: dict[tuple[int, int, tuple[int, ...], bool], tuple[Query, Plan]] = {}
         self._steps_left = 0
         connection.set_progress_handler(self._on_progress, limits.query_vm_steps_check_every)
 
@@ -56,22 +62,43 @@ class Reader:
         if at is not None and (applied is None or at > applied):
             reached = "no position yet" if applied is None else f"position {applied}"
             raise PositionAhead(f"AT OFFSET {at} is ahead of the projections ({reached})")
-        entries = self._resolve(tenant, statement.query, at)
+        query = statement.query
+        entries = self._resolve(tenant, query, at)
         # The parameter count is part of the key: `AT OFFSET $n` adds a parameter the query
         # itself does not use, and the slots after the parameters are numbered from it.
         param_count = len(statement.params)
-        key = (statement.query, param_count, tuple(e.table_id for e in entries), at is not None)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = compile_query(statement.query, entries, param_count, with_offset=at is not None, reject=_reject)
-            if len(self._plans) >= limits.plan_cache_entries_max:
-                self._plans.clear()
-            self._plans[key] = plan
+        table_ids = tuple(e.table_id for e in entries)
+        fast_key = (id(query), param_count, table_ids, at is not None)
+        cached = self._plans_by_id.get(fast_key)
+        if cached is not None and cached[0] is query:
+            plan = cached[1]
+        else:
+            plan = self._plan(query, entries, param_count, table_ids, at is not None)
+            if len(self._plans_by_id) >= limits.plan_cache_entries_max:
+                self._plans_by_id.clear()
+            self._plans_by_id[fast_key] = (query, plan)
         args = (*statement.params, at, *plan.literals) if at is not None else (*statement.params, *plan.literals)
         rows = self._run(plan, args)
         return QueryResult(list(plan.names), rows)  # type: ignore[arg-type]  # SQLite cells
 
+    def _plan(
+        self, query: Query, entries: list[TableEntry], param_count: int, table_ids: tuple[int, ...], at: bool
+    ) -> Plan:
+        key = (query, param_count, table_ids, at)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = compile_query(query, entries, param_count, with_offset=at, reject=_reject)
+            if len(self._plans) >= limits.plan_cache_entries_max:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
     def _resolve(self, tenant: int, query: Query, at: int | None) -> list[TableEntry]:
+        if at is None and not query.joins and query.from_table is not None:
+            # Hot path: one table, read now.
+            entry = self._catalog.live(tenant, query.from_table.name)
+            if entry is not None:
+                return [entry]
         refs = ([query.from_table] if query.from_table is not None else []) + [j.table for j in query.joins]
         entries = []
         for ref in refs:
@@ -85,8 +112,7 @@ class Reader:
     def _run(self, plan: Plan, args: tuple[object, ...]) -> list[list[object]]:
         self._steps_left = limits.query_vm_steps_max
         try:
-            cursor = self._db.execute(plan.sql, args)
-            rows = [list(row) for row in _bounded(cursor)]
+            rows = list(itertools.islice(self._db.execute(plan.sql, args), limits.result_rows_max + 1))
         except apsw.InterruptError:
             raise QueryExecutionError(
                 f"the query did more than {limits.query_vm_steps_max} steps of work; narrow it"
@@ -95,20 +121,21 @@ class Reader:
             raise QueryExecutionError(f"the query failed: {error}") from None
         finally:
             self._steps_left = 0
-        for index in plan.boolean_columns:
-            for row in rows:
-                value = row[index]
-                if value is not None:
-                    row[index] = bool(value)
-        return rows
-
-
-def _bounded(cursor: apsw.Cursor) -> list[tuple[object, ...]]:
-    rows = []
-    for row in cursor:
-        rows.append(row)
         if len(rows) > limits.result_rows_max:
             raise QueryExecutionError(
                 f"the result has more than {limits.result_rows_max} rows; add a LIMIT or narrow the WHERE"
             )
-    return rows
+        if not plan.boolean_columns:
+            return [list(row) for row in rows]
+        return _with_booleans(rows, plan.boolean_columns)
+
+
+def _with_booleans(rows: list[tuple[object, ...]], columns: tuple[int, ...]) -> list[list[object]]:
+    """BOOLEAN columns are stored as 0/1; give them back as False/True (NULL stays NULL)."""
+    result = [list(row) for row in rows]
+    for index in columns:
+        for row in result:
+            value = row[index]
+            if value is not None:
+                row[index] = bool(value)
+    return result

@@ -129,8 +129,14 @@ class TableStore:
 
     def select(self, tenant: int, statement: Select) -> QueryResult:
         """Run a read for `tenant`, now or at `statement.at_offset` (≤ its applied position)."""
-        with self._lock, self._storage_errors():
-            return self._reader.select(tenant, statement, self._applied.get(tenant))
+        # No context-manager helper here: this is the hot path of every read.
+        with self._lock:
+            try:
+                return self._reader.select(tenant, statement, self._applied.get(tenant))
+            except (apsw.NotADBError, apsw.CorruptError) as error:
+                raise StoreDamaged(f"projection file {self._path} is damaged ({error}); rebuild it") from None
+            except (apsw.IOError, apsw.CantOpenError) as error:
+                raise StorageError(f"projection store cannot read: {error}") from None
 
     def applied_position(self, tenant: int) -> int | None:
         """The last log position applied for `tenant`, or None if none was."""
