@@ -89,8 +89,10 @@ def test_dev_mode_files_and_refusals(tmp_path: Path) -> None:
         data = replica.data_dir
         assert stat.S_IMODE((data / "dev-token").stat().st_mode) == 0o600
         assert stat.S_IMODE((data / "secrets").stat().st_mode) == 0o700
-        for key in (data / "secrets").iterdir():
-            assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        private = [f for f in (data / "secrets").iterdir() if b"PRIVATE KEY" in f.read_bytes()]
+        assert len(private) >= 2  # the stand-in control plane's key and the replica's own
+        for key in private:
+            assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
     assert replica.stop()[0] == 0
     off_loopback = run_cli("replica", "--dev", "--data-dir", str(tmp_path / "x"), "--listen", "0.0.0.0:0")
     assert off_loopback.returncode == 1
