@@ -4,12 +4,18 @@ There is exactly one instance per event store, at subject `platform.instance.set
 created on the first start with a one-time setup token (only its SHA-256 is recorded), renamed by
 an instance administrator, and its setup token is spent when the first owner signs up.
 
+It is the ONE source of truth for the instance-wide settings the identity context reads: whether
+the setup token was spent (and for which user, organisation and e-mail, so that a first signup
+that crashed half-way can be finished by presenting the same token and e-mail again) and the
+signup mode (`invite_only` or `open`). The identity domain's signup plan takes this state as a fact.
+
 Pure: no clock, no randomness, no I/O. Time and ids arrive in `Context`.
 """
 
 from __future__ import annotations
 
 import enum
+import hmac
 import unicodedata
 from datetime import datetime
 
@@ -17,7 +23,7 @@ import msgspec
 
 from appliance.kernel.envelope import DomainEvent
 from appliance.kernel.errors import InvalidInput, PreconditionFailed, Unauthenticated, invariant
-from appliance.kernel.ids import InstanceId
+from appliance.kernel.ids import InstanceId, OrgId, UserId
 from appliance.kernel.structs import Struct
 
 AGGREGATE_TYPE = "instance"
@@ -44,6 +50,10 @@ class InstanceRenamed(DomainEvent, frozen=True):
 
 class SetupTokenSpent(DomainEvent, frozen=True):
     spent_by: str
+    # For whom: the first owner's ids and e-mail (absent in events written before identity existed).
+    user_id: UserId | None = None
+    org_id: OrgId | None = None
+    email: str | None = None
 
 
 class SignupModeChanged(DomainEvent, frozen=True):
@@ -64,8 +74,13 @@ class RenameInstance(Struct, frozen=True):
 
 
 class SpendSetupToken(Struct, frozen=True):
+    """Spend the token for the first owner; presenting it again for the same e-mail resumes (no events)."""
+
     presented_token_sha256: str
     spent_by: str
+    user_id: UserId | None = None
+    org_id: OrgId | None = None
+    email: str | None = None
 
 
 class ChangeSignupMode(Struct, frozen=True):
@@ -81,6 +96,9 @@ class InstanceState(Struct, frozen=True):
     initialised_at: datetime | None = None
     setup_token_sha256: str = ""
     setup_spent: bool = False
+    setup_user_id: UserId | None = None
+    setup_org_id: OrgId | None = None
+    setup_email: str | None = None
     signup_mode: SignupMode = SignupMode.INVITE_ONLY
 
     @property
@@ -121,16 +139,30 @@ def decide(state: InstanceState, command: InstanceCommand, ctx: Context) -> list
             name = validate_name(command.name)
             return [] if name == state.name else [InstanceRenamed(name=name, previous_name=state.name)]
         case SpendSetupToken():
-            if state.setup_spent:
-                raise Unauthenticated("the setup token has already been used")
-            if command.presented_token_sha256 != state.setup_token_sha256:
-                raise Unauthenticated("the setup token is not valid")
-            return [SetupTokenSpent(spent_by=command.spent_by)]
+            return _spend(state, command)
         case ChangeSignupMode():
             return (
                 [] if command.signup_mode == state.signup_mode else [SignupModeChanged(signup_mode=command.signup_mode)]
             )
     raise InvalidInput(f"unknown command {type(command).__name__}")
+
+
+def _spend(state: InstanceState, command: SpendSetupToken) -> list[DomainEvent]:
+    if not hmac.compare_digest(command.presented_token_sha256, state.setup_token_sha256):
+        raise Unauthenticated("the setup token is not valid")
+    if state.setup_spent:
+        if command.email is not None and command.email == state.setup_email:
+            # The same first signup again, after a crash: nothing more to record.
+            invariant(
+                (command.user_id, command.org_id) == (state.setup_user_id, state.setup_org_id),
+                "a resumed first signup reuses the recorded ids",
+            )
+            return []
+        raise Unauthenticated("the setup token has already been used")
+    event = SetupTokenSpent(
+        spent_by=command.spent_by, user_id=command.user_id, org_id=command.org_id, email=command.email
+    )
+    return [event]
 
 
 def evolve(state: InstanceState, event: DomainEvent) -> InstanceState:
@@ -145,7 +177,14 @@ def evolve(state: InstanceState, event: DomainEvent) -> InstanceState:
         case InstanceRenamed():
             return _replace(state, name=event.name)
         case SetupTokenSpent():
-            return _replace(state, setup_spent=True)
+            invariant(not state.setup_spent, "the setup token is spent once")
+            return _replace(
+                state,
+                setup_spent=True,
+                setup_user_id=event.user_id,
+                setup_org_id=event.org_id,
+                setup_email=event.email,
+            )
         case SignupModeChanged():
             return _replace(state, signup_mode=event.signup_mode)
     invariant(False, f"instance cannot evolve with {type(event).__name__}")

@@ -10,8 +10,9 @@ an empty list means "nothing to do" (the workflow then appends nothing).
 
 Aggregates (see `aggregates` for their subjects):
 
-  settings     one per instance (platform scope): signup mode (`invite_only` | `open`) and
-               whether the one-time setup token was spent, for whom.          → `settings`
+  (instance)   NOT an identity aggregate: the signup mode (`invite_only` | `open`) and whether
+               the one-time setup token was spent, for whom, are held by the instance aggregate
+               (`appliance.instance.domain`, the one source of truth); signup reads its state.
   reservation  one per unique value — an e-mail, a passkey credential id, an external identity —
                naming the user who holds it. Uniqueness across users is enforced by appending to
                it with the expected last sequence (0 when new); it doubles as the index used at
@@ -26,8 +27,8 @@ Aggregates (see `aggregates` for their subjects):
   session      one per sign-in attempt: the audit record of sign-ins, failures and session ends
                (the live session itself is in the session store).             → `session`
 
-Signup spans four aggregates and is planned as one pure decision, `signup.plan_signup`, whose
-steps the workflow appends in order (its docstring gives the recipe).
+Signup spans four aggregates (the instance among them) and is planned as one pure decision,
+`signup.plan_signup`, whose steps the workflow appends in order (its docstring gives the recipe).
 
 Shared pieces: `principals` (who acts, `DecisionContext`, `Generated`, `Actor` for the audit
 trail), `rbac` (roles Owner ⊃ Admin ⊃ Member ⊃ Viewer, the permission table — also used by the
@@ -38,7 +39,7 @@ replay histories, the audit view).
 Public API, by what a caller does:
 
   load       events.decode_event(envelope) → event;  events.replay_<kind>(events) → state
-  decide     settings.decide_settings, reservation.decide_reservation, user_decide.decide_user,
+  decide     reservation.decide_reservation, user_decide.decide_user,
              org_decide.decide_org, session.decide_sign_in / decide_session,
              signup.signup_ids + signup.plan_signup
   authorise  rbac.has_permission / require / may_assign / may_manage;

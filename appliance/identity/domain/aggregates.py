@@ -7,7 +7,7 @@ An `AggregateRef` names one aggregate. Workflows turn it into an event-store sub
     otherwise           ->  org_subject(ref.org_id, IDENTITY_CONTEXT, ref.kind, ref.aggregate_id)
 
 giving `platform.identity.user.<user id>`, `platform.identity.reservation.<64 hex>`,
-`platform.identity.settings.instance`, `platform.identity.session.<session id>` and
+`platform.identity.session.<session id>` and
 `org.<org id>.identity.org.<org id>`.
 
 A reservation's id is the SHA-256 (hex, 64 characters: one subject token) of its kind and its
@@ -26,11 +26,9 @@ from appliance.kernel.ids import OrgId, SessionId, UserId
 from appliance.kernel.structs import Struct
 
 IDENTITY_CONTEXT = "identity"
-SETTINGS_AGGREGATE_ID = "instance"
 
 
 class AggregateKind(enum.StrEnum):
-    SETTINGS = "settings"
     RESERVATION = "reservation"
     USER = "user"
     ORG = "org"
@@ -41,10 +39,6 @@ class AggregateRef(Struct, frozen=True):
     kind: AggregateKind
     aggregate_id: str
     org_id: OrgId | None = None  # set for organisation-scoped aggregates
-
-
-def settings_ref() -> AggregateRef:
-    return AggregateRef(kind=AggregateKind.SETTINGS, aggregate_id=SETTINGS_AGGREGATE_ID)
 
 
 def user_ref(user_id: UserId) -> AggregateRef:

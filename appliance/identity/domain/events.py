@@ -5,7 +5,7 @@
 * `decode_event(envelope)` turns a stored envelope back into its typed event, upcasting old
   schema versions with the functions registered in `IDENTITY_UPCASTERS` (none yet: every event is
   at version 1).
-* `replay_settings/_reservation/_user/_org/_session(events)` fold a history with the aggregate's
+* `replay_reservation/_user/_org/_session(events)` fold a history with the aggregate's
   evolve function; this is how workflows load an aggregate.
 * `audit_view(event)` is what the audit projection stores and shows: the event's fields as plain
   JSON values, without secret material (hashes) or bulky key bytes.
@@ -26,18 +26,16 @@ from appliance.identity.domain.org_events import OrgEvent
 from appliance.identity.domain.org_state import OrgState, evolve_org
 from appliance.identity.domain.reservation import ReservationEvent, ReservationState, evolve_reservation
 from appliance.identity.domain.session import SessionEvent, SessionState, evolve_session
-from appliance.identity.domain.settings import INITIAL_SETTINGS, SettingsEvent, SettingsState, evolve_settings
 from appliance.identity.domain.user_events import UserEvent
 from appliance.identity.domain.user_state import UserState, evolve_user
 from appliance.kernel.envelope import DomainEvent, EventEnvelope, Upcasters
 from appliance.kernel.errors import InvalidInput, invariant
 from appliance.kernel.ids import OrgId
 
-IdentityEvent = SettingsEvent | ReservationEvent | UserEvent | OrgEvent | SessionEvent
+IdentityEvent = ReservationEvent | UserEvent | OrgEvent | SessionEvent
 
 EVENTS_BY_AGGREGATE: Mapping[AggregateKind, tuple[type[DomainEvent], ...]] = MappingProxyType(
     {
-        AggregateKind.SETTINGS: get_args(SettingsEvent),
         AggregateKind.RESERVATION: get_args(ReservationEvent),
         AggregateKind.USER: get_args(UserEvent),
         AggregateKind.ORG: get_args(OrgEvent),
@@ -79,13 +77,6 @@ def org_of(event: DomainEvent) -> OrgId | None:
         org_id: OrgId = event.org_id
         return org_id
     return None
-
-
-def replay_settings(events: Iterable[SettingsEvent]) -> SettingsState:
-    state = INITIAL_SETTINGS
-    for event in events:
-        state = evolve_settings(state, event)
-    return state
 
 
 def replay_reservation(events: Iterable[ReservationEvent]) -> ReservationState | None:

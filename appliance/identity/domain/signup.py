@@ -7,21 +7,29 @@ signup mode is `open` (they get an organisation of their own). A signup names an
 (`org_name`) except with an invite, where the invite names it.
 
 A signup touches up to four aggregates, which no single append can cover. `plan_signup` checks
-everything first and returns the events for each, in this order:
+everything first and says what to do to each, in this order:
 
-  1. settings     `SetupTokenSpent` (setup route only) — the token is spent before anything else,
-                  so two people racing with the same token cannot both become administrators;
+  1. instance     (setup route only) spend the setup token for this user, organisation and e-mail
+                  (`SignupPlan.setup_spend`; the workflow sends `SpendSetupToken` to the instance
+                  aggregate of `appliance.instance`, which checks the presented token's hash) —
+                  spent before anything else, so two people racing with the same token cannot both
+                  become administrators;
   2. reservation  `ValueReserved` for the e-mail — exactly one concurrent signup gets the address;
   3. org          `OrgCreated` (setup, open) or `InviteAccepted` (invite);
   4. user         `UserRegistered` — last, so an account exists only once all of the above hold.
 
+The instance aggregate (`appliance.instance.domain.InstanceState`) is the one source of truth for
+the signup mode and the spent setup token; this module reads it as a fact and never records
+either itself.
+
 The workflow recipe (no business `if`s in it):
 
     email = signup_email(command)
-    settings = load settings_ref();  reservation = load reservation_ref(EMAIL, email)
-    ids = signup_ids(command, settings, reservation, ctx)
+    instance = load the instance;  reservation = load reservation_ref(EMAIL, email)
+    ids = signup_ids(command, instance, reservation, ctx)
     user = load user_ref(ids.user_id);  org = load org_ref(ids.org_id) if ids.org_id else None
     plan = plan_signup(command, SignupFacts(...), ctx)
+    if plan.setup_spend: send SpendSetupToken(presented hash, **plan.setup_spend) to the instance
     for step in plan.steps: append step.events to step.target, expecting the sequence loaded for
                             it (0 for an aggregate that was empty)
     on ConcurrencyConflict: start again from the top (a bounded number of times)
@@ -39,7 +47,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from appliance.identity.domain.aggregates import AggregateRef, org_ref, reservation_ref, settings_ref, user_ref
+from appliance.identity.domain.aggregates import AggregateRef, org_ref, reservation_ref, user_ref
 from appliance.identity.domain.ids import InviteId
 from appliance.identity.domain.org_commands import AcceptInvite, CreateOrg
 from appliance.identity.domain.org_decide import decide_org
@@ -60,13 +68,6 @@ from appliance.identity.domain.reservation import (
     decide_reservation,
     holder,
 )
-from appliance.identity.domain.settings import (
-    SettingsState,
-    SignupMode,
-    SpendSetupToken,
-    decide_settings,
-    setup_token_spent_for_another,
-)
 from appliance.identity.domain.user_events import SignupRouteKind, UserRegistered
 from appliance.identity.domain.user_state import UserState
 from appliance.identity.domain.validation import (
@@ -75,6 +76,7 @@ from appliance.identity.domain.validation import (
     check_password_hash,
     normalise_email,
 )
+from appliance.instance.domain import InstanceState, SignupMode
 from appliance.kernel.envelope import DomainEvent
 from appliance.kernel.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, PreconditionFailed, invariant
 from appliance.kernel.ids import OrgId, UserId
@@ -117,10 +119,10 @@ class SignupIds(Struct, frozen=True):
 
 
 class SignupFacts(Struct, frozen=True):
-    """What the workflow loaded: the settings, the e-mail's reservation, and the user and
+    """What the workflow loaded: the instance, the e-mail's reservation, and the user and
     organisation at the ids `signup_ids` returned (`None` where the aggregate is empty)."""
 
-    settings: SettingsState
+    instance: InstanceState
     reservation: ReservationState | None
     user: UserState | None
     org: OrgState | None
@@ -131,9 +133,18 @@ class PlanStep(Struct, frozen=True):
     events: tuple[DomainEvent, ...]
 
 
+class SetupSpend(Struct, frozen=True):
+    """For whom the setup token is to be spent (the instance aggregate records it)."""
+
+    user_id: UserId
+    org_id: OrgId
+    email: str
+
+
 class SignupPlan(Struct, frozen=True):
     user_id: UserId
     org_id: OrgId | None
+    setup_spend: SetupSpend | None
     steps: tuple[PlanStep, ...]
 
 
@@ -141,14 +152,24 @@ def signup_email(command: SignUp) -> str:
     return normalise_email(command.email)
 
 
+def setup_token_spent_for_another(instance: InstanceState, email: str) -> bool:
+    return instance.setup_spent and instance.setup_email != email
+
+
 def signup_ids(
-    command: SignUp, settings: SettingsState, reservation: ReservationState | None, ctx: DecisionContext
+    command: SignUp, instance: InstanceState, reservation: ReservationState | None, ctx: DecisionContext
 ) -> SignupIds:
     """The user and organisation ids this signup uses: recorded ones when resuming, else fresh ones."""
     email = signup_email(command)
     route = command.route
-    if isinstance(route, SetupRoute) and settings.setup is not None and settings.setup.email == email:
-        return SignupIds(user_id=settings.setup.user_id, org_id=settings.setup.org_id)
+    if (
+        isinstance(route, SetupRoute)
+        and instance.setup_spent
+        and instance.setup_email == email
+        and instance.setup_user_id is not None
+        and instance.setup_org_id is not None
+    ):
+        return SignupIds(user_id=instance.setup_user_id, org_id=instance.setup_org_id)
     held = holder(reservation)
     if held is not None and reservation is not None:
         user_id, created_org = held, reservation.org_id
@@ -175,18 +196,22 @@ def plan_signup(command: SignUp, facts: SignupFacts, ctx: DecisionContext) -> Si
         password_hash=check_password_hash(command.password_hash),
         org_name=_org_name(command),
     )
-    _authorise_route(command.route, facts.settings, applicant.email, ctx)
-    ids = signup_ids(command, facts.settings, facts.reservation, ctx)
+    _authorise_route(command.route, facts.instance, applicant.email, ctx)
+    ids = signup_ids(command, facts.instance, facts.reservation, ctx)
     if facts.user is not None:
         raise AlreadyExists(_EMAIL_TAKEN)
     _check_resumable(command.route, facts, ids, ctx)
     steps = [
-        _settings_step(command.route, facts.settings, ids, applicant.email, ctx),
         _reservation_step(command.route, facts.reservation, ids, applicant.email, ctx),
         _org_step(command.route, facts.org, ids, applicant, ctx),
         _user_step(command.route, ids.user_id, applicant, ctx),
     ]
-    return SignupPlan(user_id=ids.user_id, org_id=ids.org_id, steps=tuple(step for step in steps if step.events))
+    return SignupPlan(
+        user_id=ids.user_id,
+        org_id=ids.org_id,
+        setup_spend=_setup_spend(command.route, ids, applicant.email),
+        steps=tuple(step for step in steps if step.events),
+    )
 
 
 def _org_name(command: SignUp) -> str | None:
@@ -201,13 +226,13 @@ def _org_name(command: SignUp) -> str | None:
     return check_org_name(command.org_name)
 
 
-def _authorise_route(route: SignupRoute, settings: SettingsState, email: str, ctx: DecisionContext) -> None:
+def _authorise_route(route: SignupRoute, instance: InstanceState, email: str, ctx: DecisionContext) -> None:
     if isinstance(route, SetupRoute):
         if not isinstance(ctx.principal, SetupTokenHolder):
             raise Forbidden("the setup token is required for the first signup")
-        if setup_token_spent_for_another(settings, email):
+        if setup_token_spent_for_another(instance, email):
             raise PreconditionFailed("the setup token has already been used")
-    elif isinstance(route, OpenRoute) and settings.signup_mode is not SignupMode.OPEN:
+    elif isinstance(route, OpenRoute) and instance.signup_mode is not SignupMode.OPEN:
         raise Forbidden("this instance accepts new accounts by invite only")
 
 
@@ -226,14 +251,10 @@ def _check_resumable(route: SignupRoute, facts: SignupFacts, ids: SignupIds, ctx
         raise PreconditionFailed("a signup for this e-mail address is already in progress; try again later")
 
 
-def _settings_step(
-    route: SignupRoute, settings: SettingsState, ids: SignupIds, email: str, ctx: DecisionContext
-) -> PlanStep:
-    events: list[DomainEvent] = []
-    if isinstance(route, SetupRoute):
-        org_id = need(ids.org_id, "org_id")
-        events.extend(decide_settings(settings, SpendSetupToken(user_id=ids.user_id, org_id=org_id, email=email), ctx))
-    return PlanStep(target=settings_ref(), events=tuple(events))
+def _setup_spend(route: SignupRoute, ids: SignupIds, email: str) -> SetupSpend | None:
+    if not isinstance(route, SetupRoute):
+        return None
+    return SetupSpend(user_id=ids.user_id, org_id=need(ids.org_id, "org_id"), email=email)
 
 
 def _reservation_step(

@@ -1,7 +1,7 @@
 """Commands of the user aggregate (each names the user it targets) and their limits.
 
 Users are never created by a command of their own: `signup.plan_signup` produces the
-`UserRegistered` event, because who may sign up depends on the instance settings, the e-mail
+`UserRegistered` event, because who may sign up depends on the instance (signup mode, setup token), the e-mail
 reservation and an invite, not on the user alone.
 
 Secrets never appear here in plaintext: a new password arrives as its argon2id hash, a reset

@@ -6,14 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from appliance.identity.domain.events import replay_org, replay_settings, replay_user
+from appliance.identity.domain.events import replay_org, replay_user
 from appliance.identity.domain.ids import PasskeyId
 from appliance.identity.domain.org_commands import CreateApiKey, InviteMember, RenameOrg
 from appliance.identity.domain.org_decide import decide_org
 from appliance.identity.domain.org_events import MemberRemoved, OrgCreated
 from appliance.identity.domain.principals import Actor, ActorKind, DecisionContext, Operator
 from appliance.identity.domain.rbac import Role
-from appliance.identity.domain.settings import SetupTokenSpent
 from appliance.identity.domain.signup import SignUp
 from appliance.identity.domain.user_events import PasskeyUsed, UserRegistered
 from appliance.kernel.errors import InvalidInput, InvariantViolation
@@ -87,9 +86,6 @@ def test_out_of_order_histories_fail_loudly() -> None:
     used = PasskeyUsed(user_id=user_id, passkey_id=ids.new(PasskeyId), sign_count=1, at=AT, by=BY)
     with pytest.raises(InvariantViolation):
         replay_user([registered, used])
-    spent = SetupTokenSpent(user_id=user_id, org_id=org_id, email="a@b.c", at=AT, by=BY)
-    with pytest.raises(InvariantViolation):
-        replay_settings([spent, spent])
 
 
 def test_a_workflow_that_loads_the_wrong_aggregate_is_caught() -> None:

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from appliance.identity.domain.aggregates import AggregateKind, reservation_ref, settings_ref, user_ref
+from appliance.identity.domain.aggregates import AggregateKind, reservation_ref, user_ref
 from appliance.identity.domain.org_commands import DeleteOrg
 from appliance.identity.domain.principals import Anonymous, SetupTokenHolder
 from appliance.identity.domain.rbac import Role
 from appliance.identity.domain.reservation import ReservationKind
-from appliance.identity.domain.settings import ChangeSignupMode, SignupMode, decide_settings
 from appliance.identity.domain.signup import SIGNUP_RESUME_AFTER_S, InviteRoute, OpenRoute, SetupRoute, SignUp
 from appliance.identity.domain.user_events import UserRegistered
+from appliance.instance.domain import ChangeSignupMode, SignupMode
 from appliance.kernel.errors import (
     AlreadyExists,
     ConcurrencyConflict,
@@ -23,7 +23,7 @@ from appliance.kernel.errors import (
     PreconditionFailed,
 )
 
-from .world import OPERATOR, World, bootstrap, invite, join, open_signups, org_state, signup_command, token_hash
+from .world import World, bootstrap, invite, open_signups, org_state, signup_command, token_hash
 
 
 @pytest.fixture
@@ -42,10 +42,11 @@ def _users(world: World) -> list[UserRegistered]:
 
 
 def test_the_setup_token_makes_the_first_owner(world: World) -> None:
-    """The first signup spends the token, reserves the e-mail, creates the org and the admin user, in that order."""
+    """The first signup spends the token (on the instance), reserves the e-mail, creates the org and the admin
+    user, in that order."""
     plan = world.sign_up(signup_command("First@Example.org", SetupRoute(), org_name="Acme"), SetupTokenHolder())
+    assert plan.setup_spend is not None
     assert [step.target.kind for step in plan.steps] == [
-        AggregateKind.SETTINGS,
         AggregateKind.RESERVATION,
         AggregateKind.ORG,
         AggregateKind.USER,
@@ -54,8 +55,9 @@ def test_the_setup_token_makes_the_first_owner(world: World) -> None:
     assert (user.email, user.instance_admin) == ("first@example.org", True)
     assert plan.org_id is not None
     assert org_state(world, plan.org_id).members[plan.user_id].role is Role.OWNER
-    settings, _ = world.load(settings_ref())
-    assert settings.setup.user_id == plan.user_id
+    assert world.instance.setup_spent
+    assert (world.instance.setup_user_id, world.instance.setup_org_id) == (plan.user_id, plan.org_id)
+    assert world.instance.setup_email == "first@example.org"
 
 
 def test_the_setup_route_needs_the_setup_token(world: World) -> None:
@@ -63,6 +65,7 @@ def test_the_setup_route_needs_the_setup_token(world: World) -> None:
     with pytest.raises(Forbidden):
         world.sign_up(signup_command("first@example.org", SetupRoute()), Anonymous())
     assert world.stored == {}
+    assert not world.instance.setup_spent
 
 
 def test_the_setup_token_works_once(world: World) -> None:
@@ -87,19 +90,14 @@ def test_open_signup_needs_open_mode(world: World) -> None:
     assert org_state(world, plan.org_id).name == "Walk-in"
 
 
-def test_only_instance_admins_change_the_signup_mode(world: World) -> None:
-    """A non-admin cannot open signups; setting the current mode again decides nothing."""
-    owner_id, org_id = bootstrap(world)
-    member = join(world, org_id, world.as_user(owner_id), "m@example.org", Role.MEMBER)
-    with pytest.raises(Forbidden):
-        world.decide(
-            settings_ref(), decide_settings, ChangeSignupMode(mode=SignupMode.OPEN), world.ctx(world.as_user(member))
-        )
+def test_the_signup_mode_lives_on_the_instance(world: World) -> None:
+    """Signup reads the instance's mode (the one source of truth); setting the current mode again decides nothing."""
+    bootstrap(world)
+    assert world.instance.signup_mode is SignupMode.INVITE_ONLY
+    open_signups(world)
+    assert world.instance.signup_mode is SignupMode.OPEN
     assert (
-        world.decide(
-            settings_ref(), decide_settings, ChangeSignupMode(mode=SignupMode.INVITE_ONLY), world.ctx(OPERATOR)
-        )
-        == []
+        world.instance_decide(ChangeSignupMode(signup_mode=SignupMode.OPEN), expected=len(world.instance_events)) == []
     )
 
 
@@ -188,6 +186,7 @@ def test_malformed_signups_are_refused_before_anything_is_stored(world: World, f
         world.sign_up(command, SetupTokenHolder())
     assert caught.value.field == field
     assert world.stored == {}
+    assert not world.instance.setup_spent
 
 
 def test_an_email_is_taken_once_whatever_its_case(world: World) -> None:

@@ -21,7 +21,6 @@ from appliance.identity.domain.aggregates import (
     org_ref,
     reservation_ref,
     session_ref,
-    settings_ref,
     user_ref,
 )
 from appliance.identity.domain.events import (
@@ -29,7 +28,6 @@ from appliance.identity.domain.events import (
     replay_org,
     replay_reservation,
     replay_session,
-    replay_settings,
     replay_user,
 )
 from appliance.identity.domain.ids import ApiKeyId, InviteId, PasskeyId
@@ -49,13 +47,6 @@ from appliance.identity.domain.principals import (
 from appliance.identity.domain.rbac import Role
 from appliance.identity.domain.reservation import ReservationKind, evolve_reservation
 from appliance.identity.domain.session import RecordSignIn, SignInMethod, decide_sign_in, evolve_session
-from appliance.identity.domain.settings import (
-    INITIAL_SETTINGS,
-    ChangeSignupMode,
-    SignupMode,
-    decide_settings,
-    evolve_settings,
-)
 from appliance.identity.domain.signup import (
     InviteRoute,
     OpenRoute,
@@ -69,9 +60,11 @@ from appliance.identity.domain.signup import (
 )
 from appliance.identity.domain.user_decide import decide_user
 from appliance.identity.domain.user_state import UserState, evolve_user
+from appliance.instance import domain as instance_domain
+from appliance.instance.domain import ChangeSignupMode, InstanceState, SignupMode, SpendSetupToken
 from appliance.kernel.envelope import DomainEvent, EventEnvelope, EventMeta, seal
 from appliance.kernel.errors import ConcurrencyConflict
-from appliance.kernel.ids import EventId, OrgId, SequentialIds, SessionId, UserId
+from appliance.kernel.ids import EventId, InstanceId, OrgId, SequentialIds, SessionId, UserId
 from appliance.kernel.structs import to_json
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -79,7 +72,6 @@ PASSWORD_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXN
 OTHER_PASSWORD_HASH = "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXJzYWx0$b3RoZXJoYXNob3RoZXJoYXNo"
 
 EVOLVE: dict[AggregateKind, Callable[[Any, Any], Any]] = {
-    AggregateKind.SETTINGS: evolve_settings,
     AggregateKind.RESERVATION: evolve_reservation,
     AggregateKind.USER: evolve_user,
     AggregateKind.ORG: evolve_org,
@@ -87,7 +79,6 @@ EVOLVE: dict[AggregateKind, Callable[[Any, Any], Any]] = {
 }
 
 REPLAY: dict[AggregateKind, Callable[[list[Any]], Any]] = {
-    AggregateKind.SETTINGS: replay_settings,
     AggregateKind.RESERVATION: replay_reservation,
     AggregateKind.USER: replay_user,
     AggregateKind.ORG: replay_org,
@@ -100,6 +91,10 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+SETUP_TOKEN = "the-setup-token"
+INSTANCE = "instance"  # the key of the instance aggregate's sequence in a signup's loaded sequences
+
+
 class World:
     def __init__(self, seed: int = 0) -> None:
         self.now = START
@@ -108,6 +103,16 @@ class World:
         # What a long-running process would hold: states evolved one event at a time, from the
         # event objects as decided (never decoded). Compared against fresh replays by the tests.
         self.live: dict[AggregateRef, Any] = {}
+        # The instance aggregate (appliance.instance), which holds the signup mode and the setup
+        # token: created as the runtime creates it on first start.
+        self.instance_events: list[DomainEvent] = []
+        self.instance = InstanceState()
+        self.instance_decide(
+            instance_domain.InitialiseInstance(
+                instance_id=self.ids.new(InstanceId), name="test", setup_token_sha256=token_hash(SETUP_TOKEN)
+            ),
+            expected=0,
+        )
 
     # -- time and context ------------------------------------------------------------------------
 
@@ -141,7 +146,7 @@ class World:
             meta=EventMeta(actor=actor_label(principal), correlation_id="test"),
         )
         stored.extend(commit.events)
-        state = self.live.get(ref, INITIAL_SETTINGS if ref.kind is AggregateKind.SETTINGS else None)
+        state = self.live.get(ref)
         for event in events:
             state = EVOLVE[ref.kind](state, event)
         self.live[ref] = state
@@ -162,6 +167,15 @@ class World:
         self.append(ref, events, expected=sequence, principal=ctx.principal)
         return events
 
+    def instance_decide(self, command: Any, *, expected: int) -> list[DomainEvent]:
+        if len(self.instance_events) != expected:
+            raise ConcurrencyConflict("instance", expected)
+        events = instance_domain.decide(self.instance, command, instance_domain.Context(now=self.now))
+        for event in events:
+            self.instance = instance_domain.evolve(self.instance, event)
+        self.instance_events.extend(events)
+        return events
+
     def user_command(self, command: Any, principal: Principal, /, **generated: Any) -> list[Any]:
         return self.decide(user_ref(command.user_id), decide_user, command, self.ctx(principal, **generated))
 
@@ -170,22 +184,22 @@ class World:
 
     # -- workflows that span aggregates --------------------------------------------------------------
 
-    def plan(self, command: SignUp, principal: Principal) -> tuple[SignupPlan, dict[AggregateRef, int]]:
+    def plan(self, command: SignUp, principal: Principal) -> tuple[SignupPlan, dict[Any, int]]:
         ctx = self.ctx(principal, user_id=self.ids.new(UserId), org_id=self.ids.new(OrgId))
         email = signup_email(command)
-        settings, settings_seq = self.load(settings_ref())
+        instance, instance_seq = self.instance, len(self.instance_events)
         reservation, reservation_seq = self.load(reservation_ref(ReservationKind.EMAIL, email))
-        ids = signup_ids(command, settings, reservation, ctx)
+        ids = signup_ids(command, instance, reservation, ctx)
         user, user_seq = self.load(user_ref(ids.user_id))
         org, org_seq = (None, 0) if ids.org_id is None else self.load(org_ref(ids.org_id))
-        facts = SignupFacts(settings=settings, reservation=reservation, user=user, org=org)
+        facts = SignupFacts(instance=instance, reservation=reservation, user=user, org=org)
         before = (copy.deepcopy(facts), to_json(facts))
         try:
             plan = plan_signup(command, facts, ctx)
         finally:
             assert (facts, to_json(facts)) == before, "plan_signup mutated the facts it was given"
-        sequences = {
-            settings_ref(): settings_seq,
+        sequences: dict[Any, int] = {
+            INSTANCE: instance_seq,
             reservation_ref(ReservationKind.EMAIL, email): reservation_seq,
             user_ref(ids.user_id): user_seq,
         }
@@ -194,8 +208,24 @@ class World:
         return plan, sequences
 
     def apply_plan(
-        self, plan: SignupPlan, sequences: dict[AggregateRef, int], principal: Principal, *, steps_max: int = 99
+        self, plan: SignupPlan, sequences: dict[Any, int], principal: Principal, *, steps_max: int = 99
     ) -> None:
+        """Carry out the plan's steps (spending the setup token counts as the first), up to `steps_max`."""
+        if plan.setup_spend is not None:
+            if steps_max < 1:
+                return
+            steps_max -= 1
+            spend = plan.setup_spend
+            # The shell checks the presented token: in the world, the setup-token principal holds it.
+            presented = token_hash(SETUP_TOKEN if isinstance(principal, SetupTokenHolder) else "not-the-token")
+            command = SpendSetupToken(
+                presented_token_sha256=presented,
+                spent_by=actor_label(principal),
+                user_id=spend.user_id,
+                org_id=spend.org_id,
+                email=spend.email,
+            )
+            self.instance_decide(command, expected=sequences[INSTANCE])
         for step in plan.steps[:steps_max]:
             self.append(step.target, step.events, expected=sequences[step.target], principal=principal)
 
@@ -290,7 +320,7 @@ def create_key(world: World, org_id: OrgId, creator: Principal, role: Role, **kw
 
 
 def open_signups(world: World) -> None:
-    world.decide(settings_ref(), decide_settings, ChangeSignupMode(mode=SignupMode.OPEN), world.ctx(OPERATOR))
+    world.instance_decide(ChangeSignupMode(signup_mode=SignupMode.OPEN), expected=len(world.instance_events))
 
 
 def second_tenant(world: World, email: str = "rival@example.net") -> tuple[UserId, OrgId]:
