@@ -196,7 +196,7 @@ def _problem(what: str, answer: _Answer) -> ApplianceProblem:
         text += f" (request {problem.request_id})"
     if wait is not None:
         text += f" (retry after {wait} s)"
-    return ApplianceProblem(text, status=status, code=problem.code, retry_after_s=wait)
+    return ApplianceProblem(text, status=status, code=problem.code, detail=problem.detail, retry_after_s=wait)
 
 
 def _retry_after_s(value: str | None) -> int | None:

@@ -35,10 +35,19 @@ class ApplianceUnreachable(TuiError):
 class ApplianceProblem(TuiError):
     """The appliance answered with an error status; `status` is the HTTP status code."""
 
-    def __init__(self, message: str, *, status: int, code: str | None = None, retry_after_s: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        detail: str = "",
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.detail = detail
         self.retry_after_s = retry_after_s
 
 
