@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from appliance.eventstore import binary
-from appliance.eventstore.jetstream import JetStreamEventStore, connect
+from appliance.eventstore.jetstream import JetStreamEventStore, KvSessionStore, connect
 from appliance.eventstore.supervisor import NatsSupervisor, load_or_create_credentials
 from appliance.kernel.errors import ConfigError
 from appliance.runtime.boot import LOCK_FILE
@@ -26,6 +26,7 @@ from appliance.runtime.system import SystemClock
 @dataclass
 class Attached:
     store: JetStreamEventStore
+    sessions: KvSessionStore  # the live sessions (NATS KV), for tools that end them
     appliance_running: bool
 
 
@@ -64,7 +65,11 @@ async def attach(data_dir: Path, *, exclusive: bool, nats_binary: Path | None = 
         user, password = load_or_create_credentials(data_dir / "secrets")
         client = await connect(running_nats_url(data_dir), user=user, password=password)
         try:
-            yield Attached(store=JetStreamEventStore(client), appliance_running=True)
+            yield Attached(
+                store=JetStreamEventStore(client),
+                sessions=KvSessionStore(client, SystemClock()),
+                appliance_running=True,
+            )
         finally:
             await client.close()
         return
@@ -79,7 +84,11 @@ async def attach(data_dir: Path, *, exclusive: bool, nats_binary: Path | None = 
         await supervisor.start()
         client = await connect(supervisor.url, user=supervisor.user, password=supervisor.password)
         try:
-            yield Attached(store=JetStreamEventStore(client), appliance_running=False)
+            yield Attached(
+                store=JetStreamEventStore(client),
+                sessions=KvSessionStore(client, SystemClock()),
+                appliance_running=False,
+            )
         finally:
             await client.close()
     finally:
