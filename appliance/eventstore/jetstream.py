@@ -32,12 +32,14 @@ from appliance.eventstore.port import (
     SessionRecord,
     StoredCommit,
     StreamInfo,
+    VersionedSession,
+    check_one_time_key,
     stream_of,
     stream_subjects,
 )
 from appliance.kernel.clock import Clock
 from appliance.kernel.envelope import Commit
-from appliance.kernel.errors import ConcurrencyConflict, InvalidInput, Unavailable
+from appliance.kernel.errors import ConcurrencyConflict, InvalidInput, InvariantViolation, Unavailable
 from appliance.kernel.ids import SessionId, UserId
 from appliance.kernel.structs import from_json, to_json
 
@@ -52,6 +54,9 @@ DUPLICATE_WINDOW_S = 120.0
 HEALTH_STREAM = "CRATON_HEALTH"
 SESSION_BUCKET = "craton_sessions"
 SESSION_BUCKET_TTL_S = 90 * 24 * 3600  # an upper bound; each entry carries its own TTL
+ONE_TIME_BUCKET = "craton_pending"
+ONE_TIME_BUCKET_TTL_S = 3600  # an upper bound; each record carries its own TTL
+ONE_TIME_VALUE_BYTES_MAX = 16_384
 _WRONG_LAST_SEQUENCE = (10071, 10164)
 
 
@@ -369,6 +374,34 @@ class KvSessionStore:
         record = from_json(value, SessionRecord, what="session")
         return record if record.expires_at > self._clock.now() else None
 
+    async def get_versioned(self, user_id: UserId, session_id: SessionId) -> VersionedSession | None:
+        kv = await self._bucket()
+        try:
+            entry = await kv.get(f"{user_id}.{session_id}")
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        except (nats.errors.Error, OSError) as error:
+            raise Unavailable(f"session store read failed: {type(error).__name__}") from None
+        record = self._live(entry.value)
+        return None if record is None else VersionedSession(record=record, revision=int(entry.revision))
+
+    async def replace(self, record: SessionRecord, *, expected_revision: int) -> bool:
+        remaining_s = (record.expires_at - self._clock.now()).total_seconds()
+        if remaining_s < 1:
+            return False
+        await self._bucket()
+        subject = f"$KV.{SESSION_BUCKET}.{record.user_id}.{record.session_id}"
+        headers = {"Nats-Expected-Last-Subject-Sequence": str(expected_revision)}
+        try:
+            await self._js.publish(subject, to_json(record), headers=headers, msg_ttl=max(1, int(remaining_s)))
+        except nats.js.errors.APIError as error:
+            if error.err_code in _WRONG_LAST_SEQUENCE:
+                return False
+            raise Unavailable(f"session store refused the write: {error.description}") from None
+        except (nats.errors.Error, OSError) as error:
+            raise Unavailable(f"session store write failed: {type(error).__name__}") from None
+        return True
+
     async def delete(self, user_id: UserId, session_id: SessionId) -> bool:
         existed = await self.get(user_id, session_id) is not None
         kv = await self._bucket()
@@ -406,3 +439,57 @@ class KvSessionStore:
         except (nats.errors.Error, OSError) as error:
             raise Unavailable(f"session store scan failed: {type(error).__name__}") from None
         return keys
+
+
+class KvOneTimeStore:
+    """Single-use records in a NATS KV bucket: `take` deletes with the revision it read, so only one
+    taker can win, whichever appliance it runs on."""
+
+    def __init__(self, client: NatsClient) -> None:
+        self._js = client.jetstream(timeout=PUBLISH_TIMEOUT_S)
+        self._kv: Any = None
+
+    async def _bucket(self) -> Any:
+        if self._kv is None:
+            config = js_api.KeyValueConfig(
+                bucket=ONE_TIME_BUCKET,
+                history=1,
+                ttl=ONE_TIME_BUCKET_TTL_S,
+                max_value_size=ONE_TIME_VALUE_BYTES_MAX,
+                storage=js_api.StorageType.FILE,
+            )
+            self._kv = await _call(self._js.create_key_value(config))
+        return self._kv
+
+    async def put(self, key: str, value: bytes, *, ttl_s: int) -> None:
+        key = check_one_time_key(key)
+        if not 1 <= ttl_s <= ONE_TIME_BUCKET_TTL_S:
+            raise InvalidInput(f"a one-time record lives 1 to {ONE_TIME_BUCKET_TTL_S} s")
+        if len(value) > ONE_TIME_VALUE_BYTES_MAX:
+            raise InvalidInput(f"a one-time record holds at most {ONE_TIME_VALUE_BYTES_MAX} bytes")
+        kv = await self._bucket()
+        try:
+            await kv.create(key, value, msg_ttl=ttl_s)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            raise InvariantViolation("one-time keys are never reused") from None
+        except (nats.errors.Error, OSError) as error:
+            raise Unavailable(f"one-time store write failed: {type(error).__name__}") from None
+
+    async def take(self, key: str) -> bytes | None:
+        key = check_one_time_key(key)
+        kv = await self._bucket()
+        try:
+            entry = await kv.get(key)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (nats.errors.Error, OSError) as error:
+            raise Unavailable(f"one-time store read failed: {type(error).__name__}") from None
+        try:
+            await kv.delete(key, last=entry.revision)
+        except nats.js.errors.APIError as error:
+            if error.err_code in _WRONG_LAST_SEQUENCE:
+                return None  # someone else took it first
+            raise Unavailable(f"one-time store refused the delete: {error.description}") from None
+        except (nats.errors.Error, OSError) as error:
+            raise Unavailable(f"one-time store delete failed: {type(error).__name__}") from None
+        return bytes(entry.value) if entry.value else None

@@ -1,4 +1,4 @@
-"""In-memory reference adapters of the event store and session store ports.
+"""In-memory reference adapters of the event store, session store and one-time store ports.
 
 They define the behaviour the real adapters must match (both pass `tests/eventstore/contract.py`)
 and serve unit tests and simulations. They hold everything in process memory and must never be
@@ -17,12 +17,14 @@ from appliance.eventstore.port import (
     SessionRecord,
     StoredCommit,
     StreamInfo,
+    VersionedSession,
+    check_one_time_key,
     stream_of,
     stream_subjects,
 )
 from appliance.kernel.clock import Clock
 from appliance.kernel.envelope import Commit
-from appliance.kernel.errors import ConcurrencyConflict, InvalidInput, NotFound
+from appliance.kernel.errors import ConcurrencyConflict, InvalidInput, NotFound, RateLimited, invariant
 from appliance.kernel.ids import SessionId, UserId
 
 
@@ -97,9 +99,14 @@ class InMemorySessionStore:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._records: dict[tuple[UserId, SessionId], SessionRecord] = {}
+        self._revisions: dict[tuple[UserId, SessionId], int] = {}
+        self._revision = 0
 
     async def put(self, record: SessionRecord) -> None:
-        self._records[(record.user_id, record.session_id)] = record
+        key = (record.user_id, record.session_id)
+        self._revision += 1
+        self._records[key] = record
+        self._revisions[key] = self._revision
 
     async def get(self, user_id: UserId, session_id: SessionId) -> SessionRecord | None:
         record = self._records.get((user_id, session_id))
@@ -107,14 +114,31 @@ class InMemorySessionStore:
             return None
         return record
 
+    async def get_versioned(self, user_id: UserId, session_id: SessionId) -> VersionedSession | None:
+        record = await self.get(user_id, session_id)
+        if record is None:
+            return None
+        return VersionedSession(record=record, revision=self._revisions[(user_id, session_id)])
+
+    async def replace(self, record: SessionRecord, *, expected_revision: int) -> bool:
+        current = await self.get_versioned(record.user_id, record.session_id)
+        if current is None or current.revision != expected_revision:
+            return False
+        await self.put(record)
+        return True
+
     async def delete(self, user_id: UserId, session_id: SessionId) -> bool:
+        self._revisions.pop((user_id, session_id), None)
         return self._records.pop((user_id, session_id), None) is not None
 
     async def delete_all_for_user(self, user_id: UserId) -> int:
+        now = self._clock.now()
         keys = [key for key in self._records if key[0] == user_id]
+        live = sum(1 for key in keys if self._records[key].expires_at > now)
         for key in keys:
             del self._records[key]
-        return len(keys)
+            self._revisions.pop(key, None)
+        return live
 
     async def list_for_user(self, user_id: UserId) -> list[SessionRecord]:
         now = self._clock.now()
@@ -122,3 +146,29 @@ class InMemorySessionStore:
             (r for r in self._records.values() if r.user_id == user_id and r.expires_at > now),
             key=lambda r: r.created_at,
         )
+
+
+class InMemoryOneTimeStore:
+    """Single-use records for one process and for tests, each forgotten at its expiry."""
+
+    def __init__(self, clock: Clock, *, records_max: int = 100_000) -> None:
+        self._clock = clock
+        self._records: dict[str, tuple[bytes, float]] = {}
+        self._records_max = records_max
+
+    async def put(self, key: str, value: bytes, *, ttl_s: int) -> None:
+        key = check_one_time_key(key)
+        invariant(ttl_s >= 1, "a one-time record lives at least a second")
+        now = self._clock.monotonic()
+        if len(self._records) >= self._records_max:
+            self._records = {k: v for k, v in self._records.items() if v[1] > now}  # forget expired ones
+        if len(self._records) >= self._records_max:
+            raise RateLimited("too many pending one-time records", retry_after_s=ttl_s)
+        invariant(key not in self._records, "one-time keys are never reused")
+        self._records[key] = (value, now + ttl_s)
+
+    async def take(self, key: str) -> bytes | None:
+        found = self._records.pop(check_one_time_key(key), None)
+        if found is None or found[1] <= self._clock.monotonic():
+            return None
+        return found[0]

@@ -154,11 +154,20 @@ class SessionRecord(Struct, frozen=True):
     data: dict[str, str] = msgspec.field(default_factory=dict)
 
 
+class VersionedSession(Struct, frozen=True):
+    """A session as read, with the store's revision of it (for compare-and-set)."""
+
+    record: SessionRecord
+    revision: int
+
+
 class SessionStore(Protocol):
     """Sessions with a time to live (NATS KV in production). Expired records are never returned.
 
     Sessions are addressed by user and session id together (the access token carries both), so a
-    user's sessions can be listed and ended without scanning everyone's.
+    user's sessions can be listed and ended without scanning everyone's. `replace` is a
+    compare-and-set on the revision `get_versioned` returned, so that two writers (two refreshes of
+    one session, on one appliance or on several) can never both rotate it.
     """
 
     async def put(self, record: SessionRecord) -> None:
@@ -166,6 +175,13 @@ class SessionStore(Protocol):
         ...
 
     async def get(self, user_id: UserId, session_id: SessionId) -> SessionRecord | None: ...
+
+    async def get_versioned(self, user_id: UserId, session_id: SessionId) -> VersionedSession | None: ...
+
+    async def replace(self, record: SessionRecord, *, expected_revision: int) -> bool:
+        """Write `record` only if the session is still at `expected_revision`; False (nothing written)
+        if it changed, ended or expired since."""
+        ...
 
     async def delete(self, user_id: UserId, session_id: SessionId) -> bool: ...
 
@@ -176,3 +192,29 @@ class SessionStore(Protocol):
     async def delete_all_for_user(self, user_id: UserId) -> int:
         """End every session of the user; returns how many were ended."""
         ...
+
+
+ONE_TIME_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+class OneTimeStore(Protocol):
+    """Records redeemable once, with a time to live: pending passkey challenges and OIDC logins.
+
+    `take` removes and returns a record atomically, so of two concurrent callers (in one process or
+    across appliances sharing NATS) exactly one gets it. Keys are unguessable ids made by the caller
+    (`ONE_TIME_KEY`: 16-64 of [A-Za-z0-9_-]).
+    """
+
+    async def put(self, key: str, value: bytes, *, ttl_s: int) -> None:
+        """Store a new record; a key already in use is a bug (`InvariantViolation`)."""
+        ...
+
+    async def take(self, key: str) -> bytes | None:
+        """Remove and return the record; None when absent, expired or already taken."""
+        ...
+
+
+def check_one_time_key(key: object) -> str:
+    if not isinstance(key, str) or not ONE_TIME_KEY.match(key):
+        raise InvalidInput("the one-time key must be 16-64 of [A-Za-z0-9_-]", field="key")
+    return key

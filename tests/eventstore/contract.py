@@ -1,7 +1,7 @@
-"""The event store and session store contracts: every adapter must pass these same tests.
+"""The event store, session store and one-time store contracts: every adapter must pass these same tests.
 
-Adapters provide the `store` / `sessions` / `clock` fixtures in their own test module and inherit
-these classes.
+Adapters provide the `store` / `sessions` / `one_time` / `clock` fixtures in their own test module and
+inherit these classes.
 """
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from appliance.eventstore.port import (
     PLATFORM_STREAM,
     EventStore,
+    OneTimeStore,
     SessionRecord,
     SessionStore,
     StoredCommit,
@@ -23,7 +25,7 @@ from appliance.eventstore.port import (
 )
 from appliance.kernel.clock import ManualClock
 from appliance.kernel.envelope import Commit, DomainEvent, EventMeta, seal
-from appliance.kernel.errors import ConcurrencyConflict, InvalidInput
+from appliance.kernel.errors import ConcurrencyConflict, InvalidInput, InvariantViolation
 from appliance.kernel.ids import EventId, OrgId, SessionId, UserId
 from appliance.runtime.system import SystemClock, Uuid7Ids
 
@@ -222,3 +224,76 @@ class SessionStoreContract:
             await asyncio.sleep(3.1)
         assert await sessions.get(user, record.session_id) is None
         assert await sessions.list_for_user(user) == []
+
+    async def test_replace_is_a_compare_and_set(self, sessions: SessionStore, clock) -> None:
+        """`replace` writes only over the revision that was read: of two writers from one read, one wins."""
+        user = IDS.new(UserId)
+        record = self.record(clock, user)
+        await sessions.put(record)
+        read = await sessions.get_versioned(user, record.session_id)
+        assert read is not None
+        assert read.record == record
+        first = msgspec_replace(record, data={"generation": "1"})
+        second = msgspec_replace(record, data={"generation": "2"})
+        assert await sessions.replace(first, expected_revision=read.revision)
+        assert not await sessions.replace(second, expected_revision=read.revision)
+        assert await sessions.get(user, record.session_id) == first
+        again = await sessions.get_versioned(user, record.session_id)
+        assert again is not None
+        assert again.revision != read.revision
+
+    async def test_replace_never_revives_an_ended_session(self, sessions: SessionStore, clock) -> None:
+        """A session deleted since it was read is not written back by a late `replace`."""
+        user = IDS.new(UserId)
+        record = self.record(clock, user)
+        await sessions.put(record)
+        read = await sessions.get_versioned(user, record.session_id)
+        assert read is not None
+        assert await sessions.delete(user, record.session_id)
+        assert not await sessions.replace(record, expected_revision=read.revision)
+        assert await sessions.get(user, record.session_id) is None
+        assert await sessions.get_versioned(user, record.session_id) is None
+
+
+def msgspec_replace(record: SessionRecord, **changes: object) -> SessionRecord:
+    return msgspec.structs.replace(record, **changes)
+
+
+class OneTimeStoreContract:
+    async def test_a_record_is_taken_once(self, one_time: OneTimeStore) -> None:
+        """A stored record comes back from the first `take` only."""
+        key = "k" * 24
+        await one_time.put(key, b"challenge", ttl_s=60)
+        assert await one_time.take(key) == b"challenge"
+        assert await one_time.take(key) is None
+        assert await one_time.take("never-stored-key-00") is None
+
+    async def test_concurrent_takes_have_one_winner(self, one_time: OneTimeStore) -> None:
+        """Of many concurrent takers of one record exactly one gets it."""
+        key = "race-" + "x" * 20
+        await one_time.put(key, b"once", ttl_s=60)
+        results = await asyncio.gather(*(one_time.take(key) for _ in range(8)))
+        assert [r for r in results if r is not None] == [b"once"]
+
+    async def test_keys_are_checked_and_never_reused(self, one_time: OneTimeStore) -> None:
+        """Malformed keys are `InvalidInput`; storing over a live key is a bug."""
+        for bad in ["", "short", "has space in it here", "a.b.c.d.e.f.g.h.i", "x" * 65]:
+            with pytest.raises(InvalidInput):
+                await one_time.put(bad, b"v", ttl_s=60)
+            with pytest.raises(InvalidInput):
+                await one_time.take(bad)
+        key = "y" * 30
+        await one_time.put(key, b"v", ttl_s=60)
+        with pytest.raises(InvariantViolation):
+            await one_time.put(key, b"w", ttl_s=60)
+        assert await one_time.take(key) == b"v"
+
+    async def test_expired_records_are_not_returned(self, one_time: OneTimeStore, clock) -> None:
+        """A record past its time to live is gone."""
+        key = "z" * 30
+        await one_time.put(key, b"v", ttl_s=1)
+        if isinstance(clock, ManualClock):
+            clock.advance(2)
+        else:
+            await asyncio.sleep(2.1)
+        assert await one_time.take(key) is None

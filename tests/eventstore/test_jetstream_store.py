@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from appliance.eventstore.jetstream import JetStreamEventStore, KvSessionStore, connect
+from appliance.eventstore.jetstream import JetStreamEventStore, KvOneTimeStore, KvSessionStore, connect
 from appliance.eventstore.supervisor import NatsSupervisor
 from appliance.runtime.system import SystemClock
-from tests.eventstore.contract import EventStoreContract, SessionStoreContract
+from tests.eventstore.contract import EventStoreContract, OneTimeStoreContract, SessionStoreContract
 
 
 @pytest.fixture
@@ -34,9 +34,18 @@ def sessions(client, clock: SystemClock) -> KvSessionStore:
     return KvSessionStore(client, clock)
 
 
+@pytest.fixture
+def one_time(client) -> KvOneTimeStore:
+    return KvOneTimeStore(client)
+
+
 class TestJetStreamEventStore(EventStoreContract):
     pass
 
 
 class TestKvSessionStore(SessionStoreContract):
+    pass
+
+
+class TestKvOneTimeStore(OneTimeStoreContract):
     pass

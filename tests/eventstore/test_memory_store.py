@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.eventstore.memory import InMemoryEventStore, InMemorySessionStore
+from appliance.eventstore.memory import InMemoryEventStore, InMemoryOneTimeStore, InMemorySessionStore
 from appliance.kernel.clock import ManualClock
-from tests.eventstore.contract import EventStoreContract, SessionStoreContract
+from tests.eventstore.contract import EventStoreContract, OneTimeStoreContract, SessionStoreContract
 
 
 @pytest.fixture
@@ -24,9 +24,18 @@ def sessions(clock: ManualClock) -> InMemorySessionStore:
     return InMemorySessionStore(clock)
 
 
+@pytest.fixture
+def one_time(clock: ManualClock) -> InMemoryOneTimeStore:
+    return InMemoryOneTimeStore(clock)
+
+
 class TestInMemoryEventStore(EventStoreContract):
     pass
 
 
 class TestInMemorySessionStore(SessionStoreContract):
+    pass
+
+
+class TestInMemoryOneTimeStore(OneTimeStoreContract):
     pass
