@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -183,7 +184,17 @@ class Client:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._tls is not None:
             sock = self._tls.wrap_socket(sock, server_hostname=host)
-        sock.settimeout(self._request_timeout_s)
+        if self._tls is None:
+            # Kernel-side timeouts on a blocking socket: one syscall per send or receive, where
+            # settimeout() adds a poll() before each. A timeout surfaces as OSError (EAGAIN).
+            sock.settimeout(None)
+            seconds = int(self._request_timeout_s)
+            micros = int((self._request_timeout_s - seconds) * 1e6)
+            window = struct.pack("ll", seconds, micros)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, window)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, window)
+        else:
+            sock.settimeout(self._request_timeout_s)
         self._sock = sock
         self._decoder = FrameDecoder()
         reply = self._round_trip(Handshake(PROTOCOL_VERSION, self._token))

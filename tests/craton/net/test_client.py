@@ -36,6 +36,7 @@ from appliance.craton.wire.messages import (
 )
 
 CLOSE = "close"
+HANG = "hang"
 Action = ResponseBody | str
 
 
@@ -67,6 +68,8 @@ class ScriptedServer:
             action = self.actions.pop(0)
             if action == CLOSE:
                 return False
+            if action == HANG:
+                return True
             assert not isinstance(action, str)
             body = action
         writer.write(encode_frame(encode_message(Response(request.id, body))))
@@ -250,3 +253,24 @@ async def test_async_client_write_lost_in_flight_is_outcome_unknown() -> None:
         assert await client.append(1, [b"x"]) == 0
         await client.close()
     assert server.requests == ["AppendEvents", "AppendEvents"]
+
+
+@pytest.mark.parametrize("blocking", [True, False])
+async def test_a_silent_server_times_out(blocking: bool) -> None:
+    """A server that never answers: a read gives up with ConnectionFailed, a write with OutcomeUnknown."""
+    async with scripted([HANG, HANG]) as server:
+        policy = RetryPolicy(retries_max=0)
+        if blocking:
+            client = Client(server.address, token="t", policy=policy, request_timeout_s=0.3, sleep=Sleeps())
+            with pytest.raises(ConnectionFailed):
+                await asyncio.to_thread(client.query, "SELECT 1")
+            with pytest.raises(OutcomeUnknown):
+                await asyncio.to_thread(client.execute, "DELETE FROM t WHERE id = 1")
+            client.close()
+        else:
+            aclient = AsyncClient(server.address, token="t", policy=policy, request_timeout_s=0.3)
+            with pytest.raises(ConnectionFailed):
+                await aclient.query("SELECT 1")
+            with pytest.raises(OutcomeUnknown):
+                await aclient.execute("DELETE FROM t WHERE id = 1")
+            await aclient.close()
