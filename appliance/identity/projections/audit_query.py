@@ -12,7 +12,9 @@ Paging is by keyset on (occurred_us, event_id), newest first: a page never repea
 that existed when the first page was read, whatever is appended meanwhile (new rows sort before
 the first page). The cursor encodes the last row's key and a digest of the query it belongs to, so
 a cursor from another listing (another organisation, another filter) is refused rather than
-silently misapplied. Every malformed or foreign cursor is `InvalidInput` (HTTP 400).
+silently misapplied. Every malformed or foreign cursor is `InvalidInput` (HTTP 400). A cursor is a
+position, not a capability: it is not signed, because editing its position only starts the same
+view elsewhere — the view itself is fixed by the caller's access, never by the cursor.
 
 This module must never write, and never show a row outside the view it was asked for.
 """
