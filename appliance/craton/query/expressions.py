@@ -38,6 +38,14 @@ from appliance.craton.query.statements import (
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 RESERVED_PREFIX = "craton_"
+_RESERVED_WORDS = frozenset(
+    {
+        "all", "and", "as", "between", "by", "case", "cast", "collate", "distinct", "else", "end", "escape",
+        "exists", "false", "from", "glob", "group", "having", "in", "is", "isnull", "join", "like", "limit",
+        "not", "notnull", "null", "offset", "on", "or", "order", "select", "then", "true", "union", "when",
+        "where",
+    }
+)  # fmt: skip
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
 _BINARY: dict[type[exp.Expression], BinaryOp] = {
@@ -101,6 +109,10 @@ def identifier(node: exp.Expression | str | None, what: str) -> str:
             f"{what} name is longer than {limits.identifier_chars_max} characters", reason="bad_identifier"
         )
     name = text.lower()
+    if isinstance(node, exp.Identifier) and not node.quoted and name in _RESERVED_WORDS:
+        # The parser sometimes falls back to reading a misplaced keyword as a name (for example
+        # `0 BETWEEN 0 IS -3 AND 1`); SQLite never does, so an unquoted keyword is never a name.
+        raise SqlParseError(f"{text!r} is a reserved word, not a {what} name here", reason="syntax")
     if not _IDENTIFIER.fullmatch(name):
         raise SqlParseError(
             f"{what} name {text!r} must be letters, digits and underscores, not starting with a digit",
