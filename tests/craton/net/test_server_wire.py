@@ -279,3 +279,61 @@ async def test_a_wrong_protocol_version_in_the_handshake_is_refused(
         assert error.code == ErrorCode.INVALID_REQUEST
         assert "client protocol 2 not supported" in error.message
         await conn.close()
+
+
+def _alg_none_token(tenant_id: int) -> str:
+    import base64
+    import json
+    import time
+
+    def b64(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    claims = {"sub": "x", "tenant_id": tenant_id, "iss": "craton-control-plane", "aud": "craton-engine"}
+    claims["exp"] = int(time.time()) + 600
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+
+
+async def test_expired_wrong_key_and_unsigned_tokens_are_refused_over_the_wire(
+    tmp_path: Path, signing_key: Ed25519PrivateKey, token_for: TokenFor
+) -> None:
+    """Expired, signed-by-another-key and alg:none tokens each get AuthenticationFailed in the handshake."""
+    from appliance.craton.server import issue_token
+
+    stranger = Ed25519PrivateKey.generate()
+    tokens = {
+        "expired": issue_token(signing_key, tenant_id=1, subject="a", ttl_s=60, now_s=1_000_000.0),
+        "wrong key": issue_token(stranger, tenant_id=1, subject="a", ttl_s=600),
+        "alg none": _alg_none_token(1),
+    }
+    engine = EngineDouble()
+    async with running_server(engine, signing_key, tmp_path) as server:
+        for name, token in tokens.items():
+            conn = await RawConnection.open(server)
+            error = _error((await conn.handshake(token)).body)
+            assert error.code == ErrorCode.AUTHENTICATION_FAILED, name
+            error = _error((await conn.call(Sync(), token=token)).body)
+            assert error.code == ErrorCode.AUTHENTICATION_FAILED, name
+            await conn.close()
+    assert engine.calls == []
+
+
+async def test_api_keys_authenticate_by_hash_and_carry_their_tenant(
+    tmp_path: Path, signing_key: Ed25519PrivateKey
+) -> None:
+    """A configured API key works in the handshake and per request, only for its own tenant; others are refused."""
+    from appliance.craton.server import ApiKeyEntry, hash_api_key
+
+    auth = Authenticator(public_keys=[], api_keys=[ApiKeyEntry(hash_api_key("ck_test_key"), 7, "ci", None)])
+    async with running_server(EngineDouble(), signing_key, tmp_path, authenticator=auth) as server:
+        conn = await RawConnection.open(server)
+        hello = (await conn.handshake("ck_test_key")).body
+        assert isinstance(hello, HandshakeOk)
+        assert (hello.tenant_id, hello.subject) == (7, "ci")
+        assert isinstance((await conn.call(Sync(), tenant_id=7)).body, Synced)
+        assert _error((await conn.call(Sync(), tenant_id=8)).body).code == ErrorCode.AUTHENTICATION_FAILED
+        await conn.close()
+        other = await RawConnection.open(server)
+        assert isinstance((await other.call(Sync(), tenant_id=7, token="ck_test_key")).body, Synced)
+        assert _error((await other.call(Sync(), tenant_id=7, token="ck_guess")).body).code == 3
+        await other.close()
