@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ HEAD_BYTES_MAX: Final = 8 * 1024
 HEAD_TIMEOUT_S: Final = 5.0
 DISK_FREE_BYTES_MIN: Final = 256 * 1024 * 1024
 _PROBE_NAME: Final = ".readyz-probe"
+_log = logging.getLogger("craton.server")
 
 
 class Readiness(msgspec.Struct, frozen=True):
@@ -92,7 +94,14 @@ class SidePort:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            status, content_type, body = await self._respond(reader)
+            try:
+                status, content_type, body = await self._respond(reader)
+            except (TimeoutError, ConnectionError):
+                raise
+            except Exception:
+                # A probe must always get an answer; the details go to the replica's log.
+                _log.exception("side port request failed")
+                status, content_type, body = "500 Internal Server Error", "text/plain", b"internal error\n"
             head = (
                 f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"

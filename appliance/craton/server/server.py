@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import ssl
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
@@ -24,6 +26,7 @@ from appliance.craton.server.metrics import ServerMetrics
 from appliance.craton.server.shared import ServerShared
 
 ENGINE_THREADS_DEFAULT: Final = 4
+_log = logging.getLogger("craton.server")
 
 
 class ServerConfigError(Exception):
@@ -94,7 +97,7 @@ class ReplicaServer:
         if http_host is not None and http_port is not None:
             self._side = SidePort(
                 metrics=self.metrics,
-                status=self._engine.status,
+                status=self._status,
                 readiness=self._readiness,
                 run_blocking=self._blocking,
             )
@@ -103,10 +106,22 @@ class ReplicaServer:
     def _blocking(self, call: Any) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().run_in_executor(self._executor, call)
 
+    def _status(self) -> Mapping[str, Any]:
+        """The engine's status for /metrics; a failing engine still leaves the server's own metrics."""
+        try:
+            return self._engine.status()
+        except Exception:
+            _log.exception("engine status failed while serving /metrics")
+            return {}
+
     def _readiness(self) -> Readiness:
         if self._shared.draining:
             return Readiness(False, {"draining": False}, {"draining": "replica is shutting down"})
-        status = self._engine.status()
+        try:
+            status = self._engine.status()
+        except Exception as error:
+            # Not ready is the honest answer when the engine cannot even report its state.
+            return Readiness(False, {"engine_status": False}, {"engine_status": f"{type(error).__name__}: {error}"})
         return check_readiness(status, self._journal_dir, disk_free_bytes_min=self._disk_free_bytes_min)
 
     @property

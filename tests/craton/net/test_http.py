@@ -73,3 +73,23 @@ async def test_the_side_port_refuses_what_it_does_not_serve(tmp_path: Path, sign
             assert answer.startswith(b"HTTP/1.1 400"), answer[:40]
             writer.close()
             await writer.wait_closed()
+
+
+async def test_an_engine_that_cannot_report_is_not_ready(tmp_path: Path, signing_key: Ed25519PrivateKey) -> None:
+    """If the engine's status() fails, /readyz says 503 with the reason and /metrics still serves the server's own."""
+    from tests.craton.net.conftest import EngineDouble, running_server
+
+    class BrokenStatus(EngineDouble):
+        def status(self) -> dict[str, object]:
+            raise OSError("disk vanished")
+
+    async with (
+        running_server(BrokenStatus(), signing_key, tmp_path, http=True) as server,
+        httpx.AsyncClient(base_url=_base(server)) as http,
+    ):
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["detail"]["engine_status"] == "OSError: disk vanished"
+        metrics = await http.get("/metrics")
+        assert metrics.status_code == 200
+        assert "craton_connections_active" in metrics.text
