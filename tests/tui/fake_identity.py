@@ -121,3 +121,120 @@ class FakeIdentity:
 
     def bearers(self, path: str) -> list[str | None]:
         return [bearer for _, called, bearer in self.calls if called == path]
+
+
+MEMBER_ID = "0190f3a4-7b1c-7def-8123-000000000002"
+SESSION_IDS = ("0190f3a4-7b1c-7def-8123-0000000000c1", "0190f3a4-7b1c-7def-8123-0000000000c2")
+HOSTILE = "[red]boom[/red]\x1b[2J\u202eevil"
+
+
+def audit_entry(n: int, event_type: str = "MemberRoleChanged", **detail: Any) -> dict[str, Any]:
+    return {
+        "event_id": f"0190f3a4-7b1c-7def-8123-{n:012d}",
+        "type": event_type,
+        "occurred_at": f"2026-11-28T19:{n // 60 % 60:02d}:{n % 60:02d}Z",
+        "actor": f"user:{USER_ID}",
+        "org_id": ORG_ID,
+        "user_id": MEMBER_ID,
+        "detail": {"type": event_type, "role": "admin", **detail},
+        "x_future": [1, 2],
+    }
+
+
+class Directory:
+    """The data behind the identity routes, edited by tests; `standard_routes` serves it."""
+
+    def __init__(self) -> None:
+        self.me: dict[str, Any] = {
+            "user_id": USER_ID,
+            "email": ADMIN_EMAIL,
+            "display_name": "Ada",
+            "instance_admin": True,
+        }
+        self.users: list[dict[str, Any]] = [
+            {
+                "user_id": USER_ID,
+                "email": ADMIN_EMAIL,
+                "display_name": "Ada",
+                "status": "active",
+                "instance_admin": True,
+            },
+            {"user_id": MEMBER_ID, "email": "bob@example.org", "display_name": "Bob", "status": "active"},
+        ]
+        self.orgs: list[dict[str, Any]] = [
+            {"org_id": ORG_ID, "name": "Plant 7", "created_at": "2026-11-28T19:00:00Z", "role": "owner", "members": 2}
+        ]
+        self.members: list[dict[str, Any]] = [
+            {"user_id": USER_ID, "email": ADMIN_EMAIL, "role": "owner", "joined_at": "2026-11-28T19:00:00Z"},
+            {"user_id": MEMBER_ID, "email": "bob@example.org", "role": "member", "joined_at": "2026-11-28T19:05:00Z"},
+        ]
+        self.sessions: list[dict[str, Any]] = [
+            {
+                "session_id": SESSION_IDS[0],
+                "created_at": "2026-11-28T19:00:00Z",
+                "last_seen_at": "2026-11-28T19:30:00Z",
+                "expires_at": "2026-12-05T19:00:00Z",
+                "current": True,
+            },
+            {
+                "session_id": SESSION_IDS[1],
+                "created_at": "2026-11-27T08:00:00Z",
+                "last_seen_at": "2026-11-27T09:00:00Z",
+                "expires_at": "2026-12-04T08:00:00Z",
+                "current": False,
+            },
+        ]
+        # Newest first, as the appliance pages them; `page_entries` per page.
+        self.audit: list[dict[str, Any]] = [audit_entry(n) for n in range(30, 0, -1)]
+        self.page_entries = 12
+
+
+def _json(value: Any) -> httpx.Response:
+    return httpx.Response(200, json=value)
+
+
+def _audit_page(directory: Directory, request: httpx.Request) -> httpx.Response:
+    cursor = request.url.params.get("cursor")
+    start = 0 if cursor is None else int(cursor.removeprefix("c"))
+    entries = directory.audit[start : start + directory.page_entries]
+    end = start + len(entries)
+    next_cursor = f"c{end}" if end < len(directory.audit) else None
+    return _json({"entries": entries, "next_cursor": next_cursor})
+
+
+def standard_routes(identity: FakeIdentity, directory: Directory) -> None:
+    """Serve `directory` on the identity routes; changes edit it, as the appliance would."""
+    identity.route("GET", "/api/v1/users/me", lambda _: _json(directory.me))
+    identity.route("GET", "/api/v1/admin/users", lambda _: _json({"users": directory.users, "next_cursor": None}))
+    for user in directory.users:
+        for action, status in (("disable", "disabled"), ("enable", "active")):
+            identity.route(
+                "POST",
+                f"/api/v1/admin/users/{user['user_id']}/{action}",
+                lambda _, user=user, status=status: (user.update(status=status), httpx.Response(204))[1],
+            )
+    identity.route("GET", "/api/v1/orgs", lambda _: _json({"orgs": directory.orgs}))
+    identity.route("GET", f"/api/v1/orgs/{ORG_ID}/members", lambda _: _json({"members": directory.members}))
+    for member in directory.members:
+        path = f"/api/v1/orgs/{ORG_ID}/members/{member['user_id']}"
+        identity.route("PATCH", path, lambda request, member=member: _change_role(member, request))
+        identity.route("DELETE", path, lambda _, member=member: _remove(directory, member))
+    identity.route("GET", "/api/v1/auth/sessions", lambda _: _json({"sessions": directory.sessions}))
+    for session in directory.sessions:
+        identity.route(
+            "DELETE",
+            f"/api/v1/auth/sessions/{session['session_id']}",
+            lambda _, session=session: (directory.sessions.remove(session), httpx.Response(204))[1],
+        )
+    identity.route("GET", "/api/v1/audit", lambda request: _audit_page(directory, request))
+    identity.route("GET", f"/api/v1/orgs/{ORG_ID}/audit", lambda request: _audit_page(directory, request))
+
+
+def _change_role(member: dict[str, Any], request: httpx.Request) -> httpx.Response:
+    member["role"] = json.loads(request.content)["role"]
+    return _json(member)
+
+
+def _remove(directory: Directory, member: dict[str, Any]) -> httpx.Response:
+    directory.members.remove(member)
+    return httpx.Response(204)
