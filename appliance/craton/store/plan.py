@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.craton.query import limits
 from appliance.craton.query.statements import Column, Expr, Lit, Ordinal, Param, Query, SelectItem, Star
 from appliance.craton.store.catalog import TableEntry
 from appliance.craton.store.layout import physical_name, quote, visible_sql
@@ -20,10 +21,14 @@ from appliance.craton.types import Value, invariant
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A compiled SELECT: run `sql` with `params + (offset?) + literals`."""
+    """A compiled SELECT: run `sql` with `params + (offset?) + literals`.
+
+    `capped` plans carry `LIMIT result_rows_max + 1` themselves, so all their rows can be fetched.
+    """
 
     sql: str
     literals: tuple[Value, ...]
+    capped: bool
     with_offset: bool
     names: tuple[str, ...]
     boolean_columns: tuple[int, ...]
@@ -48,7 +53,8 @@ def compile_query(
     parts.extend(_from(query, sources, compiler))
     compiler.aliases = frozenset(item.alias for item in query.items if item.alias is not None)
     parts.extend(_tail(query, compiler, len(names)))
-    return Plan(" ".join(parts), tuple(slots.literals), with_offset, tuple(names), tuple(booleans))
+    capped = query.limit is None
+    return Plan(" ".join(parts), tuple(slots.literals), capped, with_offset, tuple(names), tuple(booleans))
 
 
 def _select_list(items: tuple[SelectItem, ...], compiler: Compiler) -> tuple[str, list[str], list[int]]:
@@ -112,11 +118,12 @@ def _tail(query: Query, compiler: Compiler, result_width: int) -> list[str]:
     if query.order_by:
         keys = [_positional(o.expr, compiler, result_width) + (" DESC" if o.descending else "") for o in query.order_by]
         parts.extend(["ORDER BY", ", ".join(keys)])
-    if query.limit is not None or query.offset is not None:
-        # SQLite needs a LIMIT before OFFSET; -1 means no limit.
-        parts.extend(["LIMIT", _bound(query.limit, compiler) if query.limit is not None else "-1"])
-        if query.offset is not None:
-            parts.extend(["OFFSET", _bound(query.offset, compiler)])
+    # Without a LIMIT of its own, a query gets one just above the result cap, so SQLite stops
+    # early and the caller can fetch everything at once and still detect an oversized answer.
+    limit = _bound(query.limit, compiler) if query.limit is not None else str(limits.result_rows_max + 1)
+    parts.extend(["LIMIT", limit])
+    if query.offset is not None:
+        parts.extend(["OFFSET", _bound(query.offset, compiler)])
     return parts
 
 

@@ -67,7 +67,7 @@ class Reader:
         # The parameter count is part of the key: `AT OFFSET $n` adds a parameter the query
         # itself does not use, and the slots after the parameters are numbered from it.
         param_count = len(statement.params)
-        table_ids = tuple(e.table_id for e in entries)
+        table_ids = (entries[0].table_id,) if len(entries) == 1 else tuple(e.table_id for e in entries)
         fast_key = (id(query), param_count, table_ids, at is not None)
         cached = self._plans_by_id.get(fast_key)
         if cached is not None and cached[0] is query:
@@ -112,7 +112,8 @@ class Reader:
     def _run(self, plan: Plan, args: tuple[object, ...]) -> list[list[object]]:
         self._steps_left = limits.query_vm_steps_max
         try:
-            rows = list(itertools.islice(self._db.execute(plan.sql, args), limits.result_rows_max + 1))
+            cursor = self._db.execute(plan.sql, args)
+            rows = cursor.fetchall() if plan.capped else list(itertools.islice(cursor, limits.result_rows_max + 1))
         except apsw.InterruptError:
             raise QueryExecutionError(
                 f"the query did more than {limits.query_vm_steps_max} steps of work; narrow it"
