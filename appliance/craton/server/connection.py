@@ -145,15 +145,19 @@ class ClientConnection(asyncio.Protocol):
             self._on_handshake(request, request.body, started)
             return
         identity = self._authorize(request, started)
-        if identity is None:
-            return
-        wait_s = self._shared.limiter.try_acquire(identity.tenant_id)
-        if wait_s > 0:
-            self._shared.metrics.rate_limited.inc()
-            message = f"rate limit for tenant {identity.tenant_id} exceeded; retry in {wait_s * 1000:.0f} ms"
-            self._reply(request.id, op_name(request), _error(ErrorCode.RATE_LIMITED, message), started)
+        if identity is None or self._rate_limited(request, identity.tenant_id, started):
             return
         self._enqueue(Pending(request.id, op_name(request), identity.tenant_id, request.body, started))
+
+    def _rate_limited(self, request: Request, tenant_id: int, started: float) -> bool:
+        """Charge the tenant's bucket; True (after replying RateLimited) when it is empty."""
+        wait_s = self._shared.limiter.try_acquire(tenant_id)
+        if wait_s <= 0:
+            return False
+        self._shared.metrics.rate_limited.inc()
+        message = f"rate limit for tenant {tenant_id} exceeded; retry in {wait_s * 1000:.0f} ms"
+        self._reply(request.id, op_name(request), _error(ErrorCode.RATE_LIMITED, message), started)
+        return True
 
     def _on_handshake(self, request: Request, body: Handshake, started: float) -> None:
         if body.client_version != PROTOCOL_VERSION:
@@ -164,6 +168,9 @@ class ClientConnection(asyncio.Protocol):
             identity = self._shared.authenticator.authenticate(body.auth_token)
         except AuthError as error:
             self._refuse(request, error.reason, started)
+            return
+        # Handshakes count against the tenant's rate too: each one writes an audit entry.
+        if self._rate_limited(request, identity.tenant_id, started):
             return
         self._identity = identity
         self._shared.audit_auth(identity.tenant_id, identity.subject, True, f"handshake by {identity.method}")

@@ -234,23 +234,26 @@ async def test_request_size_limit(tmp_path: Path, signing_key: Ed25519PrivateKey
 
 
 async def test_rate_limit_per_tenant(tmp_path: Path, signing_key: Ed25519PrivateKey, token_for: TokenFor) -> None:
-    """Past its burst a tenant gets RateLimited (14); another tenant is still served."""
+    """Past its burst (handshakes included) a tenant gets RateLimited (14); another tenant is still served."""
     limits = ServerLimits(rate_per_tenant_per_s=0.001, rate_burst_per_tenant=3)
     async with running_server(EngineDouble(), signing_key, tmp_path, limits=limits) as server:
         noisy = await RawConnection.open(server)
-        await noisy.handshake(token_for(1))
-        bodies = [(await noisy.call(Sync(), tenant_id=1)).body for _ in range(4)]
-        assert [isinstance(b, Synced) for b in bodies] == [True, True, True, False]
-        error = _error(bodies[3])
+        assert isinstance((await noisy.handshake(token_for(1))).body, HandshakeOk)  # the handshake takes a token
+        bodies = [(await noisy.call(Sync(), tenant_id=1)).body for _ in range(3)]
+        assert [isinstance(b, Synced) for b in bodies] == [True, True, False]
+        error = _error(bodies[2])
         assert error.code == ErrorCode.RATE_LIMITED
         assert "rate limit for tenant 1" in error.message
+        again = await RawConnection.open(server)
+        assert _error((await again.handshake(token_for(1))).body).code == ErrorCode.RATE_LIMITED
+        await again.close()
         quiet = await RawConnection.open(server)
         await quiet.handshake(token_for(2))
         assert isinstance((await quiet.call(Sync(), tenant_id=2)).body, Synced)
         await noisy.close()
         await quiet.close()
         text = server.metrics.render({}).decode()
-        assert "craton_rate_limited_total 1.0" in text
+        assert "craton_rate_limited_total 2.0" in text
 
 
 async def test_a_response_too_large_for_a_frame_becomes_an_error_reply(
