@@ -30,7 +30,15 @@ _AUDIT_FIELDS_SHOWN_MAX = 4
 USER_COLUMNS = (("email", "E-mail"), ("name", "Name"), ("status", "Status"), ("admin", "Admin"), ("id", "User id"))
 ORG_COLUMNS = (("name", "Organisation"), ("role", "Your role"), ("id", "Org id"))
 MEMBER_COLUMNS = (("email", "E-mail"), ("name", "Name"), ("role", "Role"), ("joined", "Joined"))
-SESSION_COLUMNS = (("started", "Started"), ("seen", "Last seen"), ("expires", "Expires"), ("this", ""), ("id", "Id"))
+SESSION_COLUMNS = (
+    ("started", "Started"),
+    ("seen", "Last seen"),
+    ("expires", "Expires"),
+    ("how", "Signed in with"),
+    ("from", "From"),
+    ("this", ""),
+    ("id", "Id"),
+)
 AUDIT_COLUMNS = (("when", "When"), ("type", "Event"), ("actor", "Actor"), ("summary", "Details"))
 
 
@@ -63,6 +71,8 @@ def session_cells(session: SessionSummary) -> Cells:
         _when(session.created_at),
         _when(session.last_seen_at),
         _when(session.expires_at),
+        clean(session.method, 16),
+        clean(session.ip, 40),
         "this one" if session.current else "",
         clean(session.session_id, id_chars_max),
     )

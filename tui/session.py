@@ -123,7 +123,7 @@ class Session:
         # Best effort: an appliance that is down, or that already ended the session, has nothing
         # left to undo, and the local sign-out has happened already.
         with contextlib.suppress(TuiError):
-            await self.client.send("POST", LOGOUT_PATH, body={"refresh_token": tokens.refresh}, bearer=tokens.access)
+            await self.client.send("POST", LOGOUT_PATH, bearer=tokens.access)
 
     async def get(self, path: str, kind: type[T], *, params: dict[str, str] | None = None) -> T:
         body = await self.send("GET", path, params=params)

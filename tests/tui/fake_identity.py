@@ -174,6 +174,9 @@ class Directory:
                 "created_at": "2026-11-28T19:00:00Z",
                 "last_seen_at": "2026-11-28T19:30:00Z",
                 "expires_at": "2026-12-05T19:00:00Z",
+                "method": "password",
+                "ip": "127.0.0.1",
+                "user_agent": "craton-tui",
                 "current": True,
             },
             {
@@ -181,6 +184,9 @@ class Directory:
                 "created_at": "2026-11-27T08:00:00Z",
                 "last_seen_at": "2026-11-27T09:00:00Z",
                 "expires_at": "2026-12-04T08:00:00Z",
+                "method": "passkey",
+                "ip": "10.0.0.7",
+                "user_agent": "Firefox",
                 "current": False,
             },
         ]

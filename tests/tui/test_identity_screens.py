@@ -174,13 +174,29 @@ async def test_sessions_are_listed_and_one_is_ended(run: IdentityRun) -> None:
     """The current session is marked; `x` + `y` on another one sends DELETE for exactly that id."""
     screen = await run.open_signed_in("e", SessionsScreen)
     assert rows(run) == [
-        ("2026-11-28 19:00:00Z", "2026-11-28 19:30:00Z", "2026-12-05 19:00:00Z", "this one", SESSION_IDS[0]),
-        ("2026-11-27 08:00:00Z", "2026-11-27 09:00:00Z", "2026-12-04 08:00:00Z", "", SESSION_IDS[1]),
+        (
+            "2026-11-28 19:00:00Z",
+            "2026-11-28 19:30:00Z",
+            "2026-12-05 19:00:00Z",
+            "password",
+            "127.0.0.1",
+            "this one",
+            SESSION_IDS[0],
+        ),
+        (
+            "2026-11-27 08:00:00Z",
+            "2026-11-27 09:00:00Z",
+            "2026-12-04 08:00:00Z",
+            "passkey",
+            "10.0.0.7",
+            "",
+            SESSION_IDS[1],
+        ),
     ]
     await run.pilot.press("down")
     await run.act(screen, "x", "y")
     assert run.identity.bearers(f"/api/v1/auth/sessions/{SESSION_IDS[1]}") == ["acc-1"]
-    assert [row[4] for row in rows(run)] == [SESSION_IDS[0]]
+    assert [row[6] for row in rows(run)] == [SESSION_IDS[0]]
 
 
 async def test_the_instance_audit_pages_forward_and_back_with_the_cursor(run: IdentityRun) -> None:

@@ -175,7 +175,7 @@ async def test_other_errors_pass_through_without_refreshing() -> None:
 
 
 async def test_logout_ends_the_session_remotely_and_forgets_it_locally() -> None:
-    """Logout posts the refresh token with the access token, then nothing authenticated is sent."""
+    """Logout posts with the access token (ending that session), then nothing authenticated is sent."""
     fake, identity, clock = setup()
     async with ApplianceClient(BASE_URL, transport=fake.transport()) as client:
         session = session_for(fake, client, clock)
