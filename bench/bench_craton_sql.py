@@ -135,9 +135,7 @@ def _grouped_rates(craton: Craton, raw: apsw.Connection, count: int) -> dict[str
 def _write_rates(craton: Craton, raw: apsw.Connection, count: int, batch: int, first_id: int) -> dict[str, float]:
     ids = range(first_id, first_id + count * batch)
     rows = [(i, f"name-{i}", i) for i in ids]
-    sql = "INSERT INTO t VALUES " + ", ".join(
-        "($%d, $%d, $%d)" % (3 * j + 1, 3 * j + 2, 3 * j + 3) for j in range(batch)
-    )
+    sql = "INSERT INTO t VALUES " + ", ".join(f"(${3 * j + 1}, ${3 * j + 2}, ${3 * j + 3})" for j in range(batch))
 
     def raw_insert() -> None:
         for start in range(0, len(rows), batch):

@@ -18,7 +18,7 @@ from sqlglot import expressions as exp
 from sqlglot.errors import SqlglotError
 
 from appliance.craton.query import limits
-from appliance.craton.query.binding import check_params, check_value, non_negative, resolve
+from appliance.craton.query.binding import check_params, check_value, non_negative
 from appliance.craton.query.errors import SqlParseError
 from appliance.craton.query.expressions import check_literal_range, construct_name
 from appliance.craton.query.select import select
@@ -145,7 +145,7 @@ def _bind(template: Template, params: tuple[Value, ...]) -> Statement:
     if isinstance(body, Query):
         return _bind_select(body, params, template.at_offset)
     if isinstance(body, InsertTemplate):
-        rows = tuple(tuple(resolve(v, params) for v in row) for row in body.rows)
+        rows = tuple(tuple(v.value if isinstance(v, Lit) else params[v.index] for v in row) for row in body.rows)
         return Insert(body.table, body.columns, rows)
     if not params:
         return body

@@ -29,7 +29,7 @@ from appliance.craton.store.layout import (
     table_ddl,
 )
 from appliance.craton.store.sqlgen import Compiler, Slots, Source
-from appliance.craton.store.values import check_cell, describe, type_check_sql
+from appliance.craton.store.values import PYTHON_TYPE, check_cell, describe, type_check_sql
 from appliance.craton.types import Value
 
 _IDS = "temp.craton_ids"
@@ -101,7 +101,7 @@ def insert(cursor: apsw.Cursor, catalog: Catalog, at: Position, statement: Inser
     unknown = next((n for n in named if n not in entry.columns), None)
     if unknown is not None:
         raise StoreRejected(f"table {statement.table} has no column {unknown}", reason="unknown_column")
-    rows = [_full_row(entry, named, row) for row in statement.rows]
+    rows = _full_rows(entry, named, statement.rows)
     names = ", ".join(quote(c.name) for c in definition.columns)
     slots = ", ".join("?" for _ in range(len(definition.columns) + 2))
     sql = f"INSERT INTO {physical_name(entry.table_id)} ({names}, {CREATED_AT}, {CREATED_HASH}) VALUES ({slots})"  # noqa: S608 (checked identifiers only; values are bound)
@@ -112,14 +112,25 @@ def insert(cursor: apsw.Cursor, catalog: Catalog, at: Position, statement: Inser
     return Outcome(len(rows))
 
 
-def _full_row(entry: TableEntry, named: tuple[str, ...], row: tuple[Value, ...]) -> tuple[Value, ...]:
-    if len(row) != len(named):
-        raise StoreRejected(f"an INSERT row has {len(row)} values for {len(named)} columns", reason="arity")  # noqa: S608 (checked identifiers only; values are bound)
-    given = dict(zip(named, row, strict=True))
-    values = tuple(given.get(c.name) for c in entry.definition.columns)
-    for column, value in zip(entry.definition.columns, values, strict=True):
-        check_cell(entry.name, column, value)
-    return values
+def _full_rows(
+    entry: TableEntry, named: tuple[str, ...], rows: tuple[tuple[Value, ...], ...]
+) -> list[tuple[Value, ...]]:
+    """Every row in table column order (missing columns NULL), each value checked against its column."""
+    columns = entry.definition.columns
+    order = tuple(named.index(c.name) if c.name in named else -1 for c in columns)
+    kinds = tuple(PYTHON_TYPE[c.type] for c in columns)
+    result = []
+    for row in rows:
+        if len(row) != len(named):
+            count = f"{len(row)} values for {len(named)} columns"
+            raise StoreRejected(f"an INSERT row has {count}", reason="arity")
+        values = tuple(row[i] if i >= 0 else None for i in order)
+        for value, kind, column in zip(values, kinds, columns, strict=True):
+            # The exact type is the common case; anything else (NULL, a wrong type) is checked in full.
+            if type(value) is not kind:
+                check_cell(entry.name, column, value)
+        result.append(values)
+    return result
 
 
 def _duplicate_key(entry: TableEntry, rows: list[tuple[Value, ...]]) -> StoreRejected:

@@ -22,6 +22,10 @@ _SQL_TYPE_OF = {
 }
 
 
+# The one Python type each column type holds (bool is not accepted where int is, and vice versa).
+PYTHON_TYPE: dict[str, type] = {"BIGINT": int, "TIMESTAMP": int, "TEXT": str, "BOOLEAN": bool, "BYTES": bytes}
+
+
 def _matches(column: ColumnDef, value: Value) -> bool:
     if column.type in ("BIGINT", "TIMESTAMP"):
         return isinstance(value, int) and not isinstance(value, bool)
