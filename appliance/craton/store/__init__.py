@@ -4,6 +4,7 @@ Public surface:
 
     TableStore.open(path) -> TableStore
     store.apply(tenant, position, record_hash, statement) -> rows affected   (StoreRejected on refusal)
+    store.skip_to(tenant, position, record_hash)     a log record with no table change (a checkpoint)
     store.select(tenant, select) -> QueryResult                             (AT OFFSET honoured)
     store.applied_position(tenant) / applied_positions() / applied_hash(tenant)
     store.tables(tenant), store.row_versions(tenant, table), store.content_hash(), store.close()

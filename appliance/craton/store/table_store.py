@@ -99,6 +99,20 @@ class TableStore:
         assert outcome is not None  # narrows the type for mypy; the invariant above checks it
         return outcome.rows
 
+    def skip_to(self, tenant: int, position: int, record_hash: bytes) -> None:
+        """Record that the log record at `position` holds no table change (a checkpoint record).
+
+        The applied position (and hash) then names that record, so `AT OFFSET position` is answered
+        and a reopened store still agrees with the log's last record.
+        """
+        invariant(isinstance(record_hash, bytes) and len(record_hash) == HASH_BYTES, "record hash is 32 bytes")
+        with self._lock:
+            last = self._applied.get(tenant)
+            invariant(position >= 0 and (last is None or position > last), "positions only move forward")
+            with self._storage_errors(), self._db:
+                _record_position(self._db.cursor(), mutate.Position(tenant, position, record_hash))
+            self._applied[tenant] = position
+
     def _apply_transaction(
         self, at: mutate.Position, statement: WriteStatement
     ) -> tuple[mutate.Outcome | None, StoreRejected | None]:
@@ -111,11 +125,7 @@ class TableStore:
                     outcome = _run_write(cursor, self._catalog, at, statement)
             except StoreRejected as error:
                 rejection = error
-            cursor.execute(
-                "INSERT INTO craton_applied (tenant, position, hash) VALUES (?1, ?2, ?3)"
-                " ON CONFLICT (tenant) DO UPDATE SET position = ?2, hash = ?3",
-                (at.tenant, at.offset, at.record_hash),
-            )
+            _record_position(cursor, at)
         return outcome, rejection
 
     @contextlib.contextmanager
@@ -174,6 +184,14 @@ class TableStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _record_position(cursor: apsw.Cursor, at: mutate.Position) -> None:
+    cursor.execute(
+        "INSERT INTO craton_applied (tenant, position, hash) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (tenant) DO UPDATE SET position = ?2, hash = ?3",
+        (at.tenant, at.offset, at.record_hash),
+    )
 
 
 def _run_write(cursor: apsw.Cursor, catalog: Catalog, at: mutate.Position, statement: WriteStatement) -> mutate.Outcome:

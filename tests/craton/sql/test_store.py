@@ -242,3 +242,18 @@ def test_update_overflowing_into_real_is_refused(driver: Driver) -> None:
         driver.write("UPDATE t SET n = n * 2")
     assert caught.value.reason == "type_mismatch"
     assert driver.rows("SELECT n FROM t") == [[2**62]]
+
+
+def test_skip_to_makes_a_checkpoint_position_readable(driver: Driver) -> None:
+    """A position that holds no table change (a checkpoint record) can be skipped to, then read AT and survives reopen."""
+    driver.write("CREATE TABLE t (id BIGINT PRIMARY KEY)")
+    driver.write("INSERT INTO t VALUES (1)")
+    with pytest.raises(PositionAhead):
+        driver.query("SELECT * FROM t AT OFFSET 2")
+    driver.store.skip_to(1, 2, record_hash(1, 2))
+    assert driver.rows("SELECT * FROM t AT OFFSET 2") == [[1]]
+    with pytest.raises(InvariantViolation):
+        driver.store.skip_to(1, 2, record_hash(1, 2))
+    driver.reopen()
+    assert driver.store.applied_position(1) == 2
+    assert driver.store.applied_hash(1) == record_hash(1, 2)
