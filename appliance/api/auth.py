@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import apsw
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from appliance.api.ratelimit import limit_principal
 from appliance.api.services import Services
@@ -165,7 +165,9 @@ def _creator(created_by: object) -> UserId | None:
         return None
 
 
-async def provide_maybe_principal(request: Request[Any, Any, Any], services: Services) -> Principal | None:
+async def provide_maybe_principal(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> Principal | None:
     credential = bearer_credential(request)
     if credential is None:
         return None
@@ -174,7 +176,7 @@ async def provide_maybe_principal(request: Request[Any, Any, Any], services: Ser
     return principal
 
 
-async def provide_principal(maybe_principal: Principal | None) -> Principal:
+async def provide_principal(maybe_principal: NamedDependency[Principal | None]) -> Principal:
     if maybe_principal is None:
         raise Unauthenticated("send `Authorization: Bearer <access token or API key>`")
     return maybe_principal

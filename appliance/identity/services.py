@@ -19,9 +19,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.eventstore.port import OneTimeStore
 from appliance.identity.auth.keys import Keyring, keys_dir_for
-from appliance.identity.auth.oidc import OidcProviderConfig
-from appliance.identity.auth.passwords import ARGON2_PARAMS, Argon2Params
+from appliance.identity.auth.oidc import FederatedLogin, GitHubProviderConfig, OidcProviderConfig, build_login
+from appliance.identity.auth.passwords import (
+    ARGON2_PARAMS,
+    Argon2Params,
+    PasswordCheck,
+    hash_password,
+    verify_password,
+    verify_password_absent,
+)
 from appliance.identity.auth.ratelimit import (
     API_PER_PRINCIPAL_DEFAULT,
     AUTH_PER_ACCOUNT_DEFAULT,
@@ -45,6 +53,27 @@ SESSIONS_PER_USER_MAX_DEFAULT = 50
 SESSION_LOCKS_MAX = 100_000
 
 
+class ProviderSettings(Struct, frozen=True):
+    """One configured external identity provider: an OIDC provider by discovery, or a GitHub app."""
+
+    oidc: OidcProviderConfig | None = None
+    github: GitHubProviderConfig | None = None
+
+    def __post_init__(self) -> None:
+        if (self.oidc is None) == (self.github is None):
+            raise ConfigError("an identity provider is either an OIDC provider or a GitHub app")
+
+    @property
+    def config(self) -> OidcProviderConfig | GitHubProviderConfig:
+        found = self.oidc or self.github
+        invariant(found is not None, "a provider has a configuration")
+        return found  # type: ignore[return-value]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
 class IdentitySettings(Struct, frozen=True):
     """Identity configuration; every limit has a default a small team can live with."""
 
@@ -63,7 +92,7 @@ class IdentitySettings(Struct, frozen=True):
     webauthn_rp_id: str = "localhost"
     webauthn_rp_name: str = "Craton"
     webauthn_origins: tuple[str, ...] = ("http://localhost:8470",)
-    oidc_providers: tuple[OidcProviderConfig, ...] = ()
+    oidc_providers: tuple[ProviderSettings, ...] = ()
 
     def __post_init__(self) -> None:
         if not 60 <= self.session_idle_s <= self.session_absolute_s <= SESSION_ABSOLUTE_S_MAX:
@@ -108,6 +137,32 @@ class KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+class PasswordHashing:
+    """argon2id off the event loop (a worker thread), at most `concurrent_max` at a time.
+
+    Every hash or verification goes through here, so `operations_total` counts them all (metrics,
+    and tests that prove a refused login never reached the hasher).
+    """
+
+    def __init__(self, params: Argon2Params, concurrent_max: int) -> None:
+        self.params = params
+        self._slots = asyncio.Semaphore(concurrent_max)
+        self.operations_total = 0
+
+    async def hash(self, normalised_password: str) -> str:
+        async with self._slots:
+            self.operations_total += 1
+            return await asyncio.to_thread(hash_password, normalised_password, params=self.params)
+
+    async def verify(self, stored_hash: str | None, password: str) -> PasswordCheck:
+        """Check a password; an account without one costs the same work and never matches."""
+        async with self._slots:
+            self.operations_total += 1
+            if stored_hash is None:
+                return await asyncio.to_thread(verify_password_absent, password, params=self.params)
+            return await asyncio.to_thread(verify_password, stored_hash, password, params=self.params)
+
+
 @dataclass
 class IdentityServices:
     settings: IdentitySettings
@@ -117,8 +172,14 @@ class IdentityServices:
     login_ip_limiter: TokenBucketLimiter
     login_account_limiter: TokenBucketLimiter
     api_limiter: TokenBucketLimiter
-    hashing: asyncio.Semaphore
+    hashing: PasswordHashing
     session_locks: KeyedLocks
+    pending: OneTimeStore  # passkey challenges and OIDC logins in flight (NATS KV)
+    federated: dict[str, FederatedLogin]
+
+    async def aclose(self) -> None:
+        for login in self.federated.values():
+            await login.aclose()
 
 
 def token_config(settings: IdentitySettings, issuer: str) -> AccessTokenConfig:
@@ -126,7 +187,7 @@ def token_config(settings: IdentitySettings, issuer: str) -> AccessTokenConfig:
 
 
 def create_identity_services(
-    data_dir: Path, clock: Clock, settings: IdentitySettings, *, issuer: str
+    data_dir: Path, clock: Clock, settings: IdentitySettings, *, issuer: str, pending: OneTimeStore
 ) -> IdentityServices:
     """Open (or create) the keyring under `data_dir/secrets/jwt` and build the shared services."""
     config = token_config(settings, issuer)
@@ -141,6 +202,8 @@ def create_identity_services(
         login_ip_limiter=TokenBucketLimiter(settings.login_per_ip, clock),
         login_account_limiter=TokenBucketLimiter(settings.login_per_account, clock),
         api_limiter=TokenBucketLimiter(settings.api_per_principal, clock),
-        hashing=asyncio.Semaphore(settings.hashing_concurrent_max),
+        hashing=PasswordHashing(settings.argon2, settings.hashing_concurrent_max),
         session_locks=KeyedLocks(),
+        pending=pending,
+        federated={provider.name: build_login(provider.config, clock=clock) for provider in settings.oidc_providers},
     )

@@ -1,7 +1,9 @@
 """HTTP surface of the instance: `GET/PATCH /api/v1/instance` and `GET /api/v1/instance/logs`.
 
 Until the first owner exists the holder of the setup token administers the instance (it is the
-only credential there is); the identity context replaces that rule with instance administrators.
+only credential there is). Once the token is spent (the first owner signed up), only a signed-in
+instance administrator may change the instance: its name and the signup mode (`invite_only` or
+`open`), which the identity context's signup reads from this aggregate.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, Parameter
 
+from appliance.api.auth import bearer_credential, require_instance_admin, resolve
 from appliance.api.problems import PROBLEM_JSON
 from appliance.api.services import Services
-from appliance.instance.domain import RenameInstance
+from appliance.instance.domain import ChangeSignupMode, InstanceCommand, RenameInstance, SignupMode
 from appliance.instance.service import check_setup_token, execute, load_instance
 from appliance.kernel.errors import InvalidInput, Unauthenticated
 from appliance.kernel.structs import Struct
@@ -54,13 +57,15 @@ class InstanceView(Struct, frozen=True):
     uptime_s: float
     http_address: str
     setup_pending: bool
+    signup_mode: str
     nats: NatsView
     streams: list[StreamView]
     projection: ProjectionView
 
 
-class RenameBody(Struct, frozen=True):
-    name: str
+class InstanceChange(Struct, frozen=True):
+    name: str | None = None
+    signup_mode: SignupMode | None = None
 
 
 class LogLineView(Struct, frozen=True):
@@ -104,6 +109,7 @@ async def instance_view(services: Services) -> InstanceView:
         uptime_s=round((now - services.started_at).total_seconds(), 3),
         http_address=services.http_address,
         setup_pending=not state.setup_spent,
+        signup_mode=state.signup_mode.value,
         nats=NatsView(
             mode=services.nats.mode,
             state=services.nats.state(),
@@ -142,29 +148,32 @@ class InstanceController(Controller):
         return await instance_view(services)
 
     @patch(
-        operation_id="renameInstance",
-        summary="Rename the instance (setup-token holder until the first owner exists)",
+        operation_id="changeInstance",
+        summary="Rename the instance or change its signup mode (setup-token holder until the first owner "
+        "exists, then instance administrators)",
         responses={
-            400: _problem("Invalid name"),
+            400: _problem("Invalid name or signup mode, or nothing to change"),
             401: _problem("Missing or wrong credential"),
+            403: _problem("Not an instance administrator"),
             409: _problem("Concurrent change"),
             503: _problem("NATS unavailable"),
         },
     )
-    async def rename(
-        self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: JSONBody[RenameBody]
+    async def change(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: JSONBody[InstanceChange]
     ) -> InstanceView:
-        token = bearer_token(request)
-        check_setup_token((await load_instance(services.store)).state, token)
-        outcome = await execute(
-            services.store,
-            RenameInstance(name=data.name),
-            actor="setup-token",
-            ids=services.ids,
-            clock=services.clock,
-        )
-        if outcome.append is not None:
-            await services.projector.wait_for(outcome.append.stream, outcome.append.sequence)
+        commands: list[InstanceCommand] = []
+        if data.name is not None:
+            commands.append(RenameInstance(name=data.name))
+        if data.signup_mode is not None:
+            commands.append(ChangeSignupMode(signup_mode=data.signup_mode))
+        if not commands:
+            raise InvalidInput("send name or signup_mode to change")
+        actor = await _administrator(request, services)
+        for command in commands:
+            outcome = await execute(services.store, command, actor=actor, ids=services.ids, clock=services.clock)
+            if outcome.append is not None:
+                await services.projector.wait_for(outcome.append.stream, outcome.append.sequence)
         return await instance_view(services)
 
     @get(
@@ -197,3 +206,18 @@ class InstanceController(Controller):
             ],
             next=lines[-1].seq if lines else after,
         )
+
+
+async def _administrator(request: Request[Any, Any, Any], services: Services) -> str:
+    """Who may change the instance now: the setup token's holder before the first owner, then an
+    instance administrator. Returns the actor label for the events."""
+    state = (await load_instance(services.store)).state
+    if not state.setup_spent:
+        check_setup_token(state, bearer_token(request))
+        return "setup-token"
+    credential = bearer_credential(request)
+    if credential is None:
+        raise Unauthenticated("send `Authorization: Bearer <access token>` of an instance administrator")
+    principal = await resolve(services, credential)
+    require_instance_admin(principal)
+    return f"user:{principal.user_id}"

@@ -109,6 +109,14 @@ async def execute(
     )
 
 
+async def setup_user_registered(store: EventStore, state: InstanceState) -> bool:
+    """Whether the first owner the setup token was spent for exists (the signup finished)."""
+    if state.setup_user_id is None:
+        return state.setup_spent
+    history = await store.load(platform_subject("identity", "user", str(state.setup_user_id)))
+    return history.version > 0
+
+
 def check_setup_token(state: InstanceState, presented: str) -> None:
     """Before the first owner exists, the setup token is the instance administrator's credential."""
     if not state.exists:

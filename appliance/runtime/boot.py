@@ -26,11 +26,12 @@ from appliance.api.app import create_app
 from appliance.api.metrics import Metrics
 from appliance.api.services import NatsStatus, Services
 from appliance.eventstore import binary
-from appliance.eventstore.jetstream import JetStreamEventStore, KvSessionStore, connect
+from appliance.eventstore.jetstream import JetStreamEventStore, KvOneTimeStore, KvSessionStore, connect
 from appliance.eventstore.port import PLATFORM_STREAM
 from appliance.eventstore.supervisor import NatsSupervisor, port_is_free
 from appliance.identity.services import create_identity_services
-from appliance.instance.service import ensure_initialised
+from appliance.instance.service import ensure_initialised, setup_token_path, setup_user_registered
+from appliance.kernel.clock import Clock
 from appliance.kernel.errors import ConfigError
 from appliance.readmodel.db import connect as connect_db
 from appliance.readmodel.db import migrate
@@ -80,8 +81,11 @@ def take_lock(data_dir: Path) -> IO[str]:
 
 
 class Appliance:
-    def __init__(self, config: Config, *, log_to_stderr: bool = True) -> None:
+    def __init__(self, config: Config, *, log_to_stderr: bool = True, clock: Clock | None = None) -> None:
         self.config = config
+        # Tests inject a clock they can move (idle and absolute session timeouts); the NATS
+        # supervisor keeps the real one, since it times real processes.
+        self._clock = clock
         self._log_to_stderr = log_to_stderr
         self._undo: list[Callable[[], Awaitable[None]]] = []
         self._stopped = asyncio.Event()
@@ -107,9 +111,10 @@ class Appliance:
         self._undo.append(_async(lock.close))
         buffer = logs.configure(level=self.config.log_level, log_dir=data_dir / "logs", to_stderr=self._log_to_stderr)
         self._undo.append(_async(logs.close_handlers))
-        clock, ids = SystemClock(), Uuid7Ids()
+        system_clock, ids = SystemClock(), Uuid7Ids()
+        clock: Clock = self._clock or system_clock
         started_at = clock.now()
-        nats_status, client = await self._start_nats(nats_binary, clock)
+        nats_status, client = await self._start_nats(nats_binary, system_clock)
         store = JetStreamEventStore(client)
         db = connect_db(data_dir / READMODEL_FILE)
         self._undo.append(_async(db.close))
@@ -122,8 +127,15 @@ class Appliance:
             store, data_dir=data_dir, name=self.config.instance_name, ids=ids, clock=clock
         )
         identity = create_identity_services(
-            data_dir, clock, self.config.identity, issuer=f"craton:{instance.instance_id}"
+            data_dir,
+            clock,
+            self.config.identity,
+            issuer=f"craton:{instance.instance_id}",
+            pending=KvOneTimeStore(client),
         )
+        self._undo.append(identity.aclose)
+        if instance.setup_spent and await setup_user_registered(store, instance):
+            setup_token_path(data_dir).unlink(missing_ok=True)  # a spent token must not linger on disk
         host, port = sock.getsockname()[:2]
         scheme = "https" if self.config.tls_cert else "http"
         self.url = f"{scheme}://{host}:{port}" if ":" not in host else f"{scheme}://[{host}]:{port}"

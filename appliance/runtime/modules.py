@@ -7,14 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from appliance.identity.http.auth import AuthController
+from appliance.identity.http.users import AdminUsersController, UsersController
+from appliance.identity.projections.audit import AuditProjection
+from appliance.identity.projections.orgs import OrgsProjection
+from appliance.identity.projections.users import UsersProjection
 from appliance.instance.http import InstanceController
 from appliance.instance.projection import InstanceProjection
 from appliance.readmodel.projector import Projection
 
 
 def projections() -> list[Projection]:
-    return [InstanceProjection()]
+    return [InstanceProjection(), UsersProjection(), OrgsProjection(), AuditProjection()]
 
 
 def route_handlers() -> list[Any]:
-    return [InstanceController]
+    return [
+        InstanceController,
+        AuthController,
+        UsersController,
+        AdminUsersController,
+    ]
