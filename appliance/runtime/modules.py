@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from appliance.identity.http.audit import InstanceAuditController, OrgAuditController
 from appliance.identity.http.auth import AuthController
+from appliance.identity.http.orgs import OrgsController
+from appliance.identity.http.orgs_apikeys import ApiKeysController
+from appliance.identity.http.orgs_invites import InvitesController
+from appliance.identity.http.orgs_members import MembersController
 from appliance.identity.http.users import AdminUsersController, UsersController
 from appliance.identity.projections.audit import AuditProjection
 from appliance.identity.projections.orgs import OrgsProjection
@@ -27,4 +32,10 @@ def route_handlers() -> list[Any]:
         AuthController,
         UsersController,
         AdminUsersController,
+        OrgsController,
+        MembersController,
+        InvitesController,
+        ApiKeysController,
+        OrgAuditController,
+        InstanceAuditController,
     ]

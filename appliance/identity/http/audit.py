@@ -15,7 +15,7 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from appliance.api.auth import Principal, org_access, require_instance_admin
 from appliance.api.services import Services
@@ -34,12 +34,15 @@ from appliance.identity.projections.audit_query import (
 from appliance.kernel.ids import OrgId
 
 LimitParam = Annotated[
-    int, Parameter(ge=1, le=AUDIT_PAGE_ENTRIES_MAX, description=f"entries per page, at most {AUDIT_PAGE_ENTRIES_MAX}")
+    int,
+    QueryParameter(ge=1, le=AUDIT_PAGE_ENTRIES_MAX, description=f"entries per page, at most {AUDIT_PAGE_ENTRIES_MAX}"),
 ]
 CursorParam = Annotated[
-    str | None, Parameter(max_length=CURSOR_CHARS_MAX, description="`next_cursor` of the previous page")
+    str | None, QueryParameter(max_length=CURSOR_CHARS_MAX, description="`next_cursor` of the previous page")
 ]
-TypeParam = Annotated[list[str] | None, Parameter(query="type", description="keep only these event types (repeatable)")]
+TypeParam = Annotated[
+    list[str] | None, QueryParameter(name="type", description="keep only these event types (repeatable)")
+]
 
 
 class OrgAuditController(Controller):
@@ -56,7 +59,7 @@ class OrgAuditController(Controller):
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-        org_id: str,
+        org_id: FromPath[str],
         event_types: TypeParam = None,
         cursor: CursorParam = None,
         limit: LimitParam = AUDIT_PAGE_ENTRIES_DEFAULT,

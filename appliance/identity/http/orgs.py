@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from appliance.api.auth import Principal, org_access, require_user
 from appliance.api.services import Services
@@ -88,6 +88,7 @@ class OrgsController(Controller):
 
     @post(
         "/join",
+        status_code=200,
         operation_id="joinOrg",
         summary="Redeem an invite token as the signed-in user (their e-mail must be the invited one)",
         responses=problem_responses(400, 401, 403, 404, 409, 429, 503),
@@ -110,7 +111,7 @@ class OrgsController(Controller):
         responses=ORG_READ_PROBLEMS,
     )
     async def get_org(
-        self, services: NamedDependency[Services], principal: NamedDependency[Principal], org_id: str
+        self, services: NamedDependency[Services], principal: NamedDependency[Principal], org_id: FromPath[str]
     ) -> OrgView:
         target = parse_id(OrgId, org_id)
         role = await org_access(services, principal, target, Permission.READ_ORG)
@@ -129,7 +130,7 @@ class OrgsController(Controller):
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-        org_id: str,
+        org_id: FromPath[str],
         data: JSONBody[OrgNameBody],
     ) -> OrgView:
         target = parse_id(OrgId, org_id)
@@ -147,7 +148,7 @@ class OrgsController(Controller):
         responses=ORG_WRITE_PROBLEMS,
     )
     async def remove(
-        self, services: NamedDependency[Services], principal: NamedDependency[Principal], org_id: str
+        self, services: NamedDependency[Services], principal: NamedDependency[Principal], org_id: FromPath[str]
     ) -> None:
         target = parse_id(OrgId, org_id)
         await org_access(services, principal, target, Permission.DELETE_ORG)

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from appliance.api.auth import Principal, org_access
 from appliance.api.services import Services
@@ -62,8 +62,8 @@ class ApiKeysController(Controller):
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-        org_id: str,
-        include_revoked: Annotated[bool, Parameter(description="also revoked and expired keys")] = False,
+        org_id: FromPath[str],
+        include_revoked: Annotated[bool, QueryParameter(description="also revoked and expired keys")] = False,
     ) -> ApiKeyList:
         target = parse_id(OrgId, org_id)
         await org_access(services, principal, target, Permission.MANAGE_API_KEYS)
@@ -79,7 +79,7 @@ class ApiKeysController(Controller):
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-        org_id: str,
+        org_id: FromPath[str],
         data: JSONBody[ApiKeyBody],
     ) -> ApiKeyCreated:
         target = parse_id(OrgId, org_id)
@@ -106,7 +106,11 @@ class ApiKeysController(Controller):
         responses=ORG_WRITE_PROBLEMS,
     )
     async def revoke(
-        self, services: NamedDependency[Services], principal: NamedDependency[Principal], org_id: str, key_id: str
+        self,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        org_id: FromPath[str],
+        key_id: FromPath[str],
     ) -> None:
         target = parse_id(OrgId, org_id)
         api_key_id = parse_id(ApiKeyId, key_id)

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from appliance.api.auth import Principal, org_access
 from appliance.api.services import Services
@@ -62,8 +62,8 @@ class InvitesController(Controller):
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-        org_id: str,
-        pending: Annotated[bool, Parameter(description="only invites that can still be redeemed")] = False,
+        org_id: FromPath[str],
+        pending: Annotated[bool, QueryParameter(description="only invites that can still be redeemed")] = False,
     ) -> InviteList:
         target = parse_id(OrgId, org_id)
         await org_access(services, principal, target, Permission.MANAGE_INVITES)
@@ -78,7 +78,7 @@ class InvitesController(Controller):
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-        org_id: str,
+        org_id: FromPath[str],
         data: JSONBody[InviteBody],
     ) -> InviteCreated:
         target = parse_id(OrgId, org_id)
@@ -105,7 +105,11 @@ class InvitesController(Controller):
         responses=ORG_WRITE_PROBLEMS,
     )
     async def revoke(
-        self, services: NamedDependency[Services], principal: NamedDependency[Principal], org_id: str, invite_id: str
+        self,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        org_id: FromPath[str],
+        invite_id: FromPath[str],
     ) -> None:
         target = parse_id(OrgId, org_id)
         invite = parse_id(InviteId, invite_id)

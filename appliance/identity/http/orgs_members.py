@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, patch
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from appliance.api.auth import Principal, org_access
 from appliance.api.services import Services
@@ -53,7 +53,7 @@ class MembersController(Controller):
 
     @get(operation_id="listMembers", summary="Members of an organisation and their roles", responses=ORG_READ_PROBLEMS)
     async def list_members(
-        self, services: NamedDependency[Services], principal: NamedDependency[Principal], org_id: str
+        self, services: NamedDependency[Services], principal: NamedDependency[Principal], org_id: FromPath[str]
     ) -> MemberList:
         target = parse_id(OrgId, org_id)
         await org_access(services, principal, target, Permission.LIST_MEMBERS)
@@ -69,8 +69,8 @@ class MembersController(Controller):
         self,
         services: NamedDependency[Services],
         principal: NamedDependency[Principal],
-        org_id: str,
-        user_id: str,
+        org_id: FromPath[str],
+        user_id: FromPath[str],
         data: JSONBody[RoleBody],
     ) -> MemberView:
         target = parse_id(OrgId, org_id)
@@ -89,7 +89,11 @@ class MembersController(Controller):
         responses=ORG_WRITE_PROBLEMS,
     )
     async def remove(
-        self, services: NamedDependency[Services], principal: NamedDependency[Principal], org_id: str, user_id: str
+        self,
+        services: NamedDependency[Services],
+        principal: NamedDependency[Principal],
+        org_id: FromPath[str],
+        user_id: FromPath[str],
     ) -> None:
         target = parse_id(OrgId, org_id)
         member_id = parse_id(UserId, user_id)
