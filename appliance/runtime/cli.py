@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from appliance import __version__
 from appliance.craton import cli as engine_cli
+from appliance.identity import admin_cli
 from appliance.kernel.errors import CratonError
 from appliance.runtime import config as config_module
 from appliance.runtime.boot import Frontend, run
@@ -64,6 +65,7 @@ def build_parser() -> Parser:
     admin_sub.required = True
     token = admin_sub.add_parser("setup-token", help="print the one-time setup token")
     _common(token)
+    admin_cli.register(admin_sub)
     doctor = sub.add_parser("doctor", help="check data dir, disk, ports and the bundled binary")
     _common(doctor)
     doctor.add_argument("--http", help="HTTP address to check")
@@ -155,7 +157,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] | None = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    # A subcommand's own handler (`craton admin users list`) wins over its group's (`craton admin`).
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None) or COMMANDS.get(args.command)
     try:
         code = handler(args) if handler else 2
     except CratonError as error:

@@ -13,6 +13,7 @@ from appliance.identity.http.orgs import OrgsController
 from appliance.identity.http.orgs_apikeys import ApiKeysController
 from appliance.identity.http.orgs_invites import InvitesController
 from appliance.identity.http.orgs_members import MembersController
+from appliance.identity.http.password_reset import PasswordResetController
 from appliance.identity.http.users import AdminUsersController, UsersController
 from appliance.identity.projections.audit import AuditProjection
 from appliance.identity.projections.orgs import OrgsProjection
@@ -30,6 +31,7 @@ def route_handlers() -> list[Any]:
     return [
         InstanceController,
         AuthController,
+        PasswordResetController,
         UsersController,
         AdminUsersController,
         OrgsController,
