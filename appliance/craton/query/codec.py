@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from appliance.craton.query.binding import check_value
+from appliance.craton.query.decoded import check_decoded
 from appliance.craton.query.errors import SqlParseError
 from appliance.craton.query.statements import Delete, Expr, Insert, Lit, Select, Statement, Update
 from appliance.craton.query.tree import query_roots, walk_all
@@ -30,8 +31,12 @@ def decode_statement(data: bytes) -> Statement:
         statement: Statement = _decoder.decode(data)
     except msgspec.DecodeError as error:
         raise SqlParseError(f"not an encoded statement: {error}", reason="bad_encoding") from None
-    for value in _values(statement):
-        check_value(value, "an encoded value")
+    try:
+        for value in _values(statement):
+            check_value(value, "an encoded value")
+        check_decoded(statement)
+    except SqlParseError as error:
+        raise SqlParseError(f"a bad encoded statement: {error.message}", reason="bad_encoding") from None
     return statement
 
 

@@ -71,7 +71,7 @@ def create_table(node: exp.Create) -> CreateTable:
             key.extend(_table_key(item, already=bool(key)))
         else:
             raise SqlParseError(f"{item.key.upper()} is not supported in CREATE TABLE", reason="unsupported")
-    return _checked_table(table, columns, key, bool(node.args.get("exists")))
+    return checked_table(table, columns, key, bool(node.args.get("exists")))
 
 
 def _column_def(node: exp.ColumnDef) -> tuple[ColumnDef, bool]:
@@ -133,7 +133,8 @@ def _empty_arg(value: object) -> bool:
     return value is None or value in ([], "")
 
 
-def _checked_table(table: str, columns: list[ColumnDef], key: list[str], if_not_exists: bool) -> CreateTable:
+def checked_table(table: str, columns: list[ColumnDef], key: list[str], if_not_exists: bool) -> CreateTable:
+    """The normal form of a table definition (key columns NOT NULL), or `SqlParseError`."""
     if not columns:
         raise SqlParseError(f"table {table} needs at least one column", reason="syntax")
     if len(columns) > limits.table_columns_max:

@@ -366,3 +366,41 @@ def test_decoding_checks_its_input() -> None:
     forged = msgspec.msgpack.encode({"type": "Insert", "table": "t", "columns": ["a"], "rows": [[2**64 - 1]]})
     with pytest.raises(SqlParseError, match="64-bit"):
         decode_statement(forged)
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"type": "DropTable", "table": 'x"; DROP TABLE y; --'},
+        {"type": "DropTable", "table": "craton_tables"},
+        {"type": "Insert", "table": "t", "columns": ["a", "b"], "rows": [[1]]},
+        {"type": "Insert", "table": "t", "columns": [], "rows": []},
+        {"type": "Delete", "table": "t", "where": {"type": "Param", "index": 0}},
+        {"type": "Delete", "table": "t", "where": {"type": "Column", "name": "A"}},
+        {"type": "CreateTable", "table": "t", "columns": [{"name": "a", "type": "BIGINT"}], "primary_key": ["a"]},
+        {
+            "type": "CreateTable",
+            "table": "t",
+            "columns": [{"name": "a", "type": "BIGINT", "not_null": True}],
+            "primary_key": [],
+        },
+        {
+            "type": "Select",
+            "query": {"items": [{"expr": {"type": "Param", "index": 3}}]},
+            "params": [1],
+        },
+        {"type": "Select", "query": {"items": [{"expr": {"type": "Ordinal", "position": 0}}]}},
+    ],
+)
+def test_decoding_refuses_what_the_parser_could_not_produce(forged: dict[str, object]) -> None:
+    """A forged or damaged record (bad names, shapes, parameters, definitions) is refused on decode."""
+    with pytest.raises(SqlParseError) as caught:
+        decode_statement(msgspec.msgpack.encode(forged))
+    assert caught.value.reason == "bad_encoding"
+
+
+def test_decoding_accepts_deep_but_legal_trees() -> None:
+    """A statement the parser produced always decodes, even with long condition chains."""
+    sql = "DELETE FROM t WHERE " + " OR ".join(f"a = {i}" for i in range(200))
+    statement = parse_statement(sql)
+    assert decode_statement(encode_statement(statement)) == statement

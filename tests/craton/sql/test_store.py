@@ -257,3 +257,23 @@ def test_skip_to_makes_a_checkpoint_position_readable(driver: Driver) -> None:
     driver.reopen()
     assert driver.store.applied_position(1) == 2
     assert driver.store.applied_hash(1) == record_hash(1, 2)
+
+
+def test_hostile_values_are_stored_as_data(driver: Driver) -> None:
+    """SQL fragments, quotes, NULs, odd Unicode and LIKE wildcards in values are stored and matched as plain data."""
+    driver.write("CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT, raw BYTES)")
+    hostile = [
+        "x'); DROP TABLE notes; --",
+        'a"b\\c',
+        "nul\x00inside",
+        "é\u0301 ß 𝔘 \u200b\u202e",
+        "%_%",
+        "craton_t_1",
+    ]
+    for i, text in enumerate(hostile):
+        driver.write("INSERT INTO notes VALUES ($1, $2, $3)", [i, text, text.encode("utf-8")])
+    assert driver.rows("SELECT body FROM notes ORDER BY id") == [[t] for t in hostile]
+    assert driver.rows("SELECT id FROM notes WHERE body = $1", [hostile[0]]) == [[0]]
+    assert driver.rows("SELECT id FROM notes WHERE raw = $1", ["nul\x00inside".encode()]) == [[2]]
+    assert driver.rows("SELECT COUNT(*) FROM notes WHERE body LIKE $1", ["%DROP TABLE%"]) == [[1]]
+    assert driver.store.tables(1).keys() == {"notes"}
