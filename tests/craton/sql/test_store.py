@@ -274,6 +274,6 @@ def test_hostile_values_are_stored_as_data(driver: Driver) -> None:
         driver.write("INSERT INTO notes VALUES ($1, $2, $3)", [i, text, text.encode("utf-8")])
     assert driver.rows("SELECT body FROM notes ORDER BY id") == [[t] for t in hostile]
     assert driver.rows("SELECT id FROM notes WHERE body = $1", [hostile[0]]) == [[0]]
-    assert driver.rows("SELECT id FROM notes WHERE raw = $1", ["nul\x00inside".encode()]) == [[2]]
+    assert driver.rows("SELECT id FROM notes WHERE raw = $1", [b"nul\x00inside"]) == [[2]]
     assert driver.rows("SELECT COUNT(*) FROM notes WHERE body LIKE $1", ["%DROP TABLE%"]) == [[1]]
     assert driver.store.tables(1).keys() == {"notes"}
