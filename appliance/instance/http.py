@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, patch
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, QueryParameter
 
 from appliance.api.auth import bearer_credential, require_instance_admin, resolve
 from appliance.api.problems import PROBLEM_JSON
@@ -186,8 +186,8 @@ class InstanceController(Controller):
     def logs(
         self,
         services: NamedDependency[Services],
-        after: Annotated[int, Parameter(ge=0, description="return lines with seq greater than this")] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=LOG_LINES_MAX)] = 100,
+        after: Annotated[int, QueryParameter(ge=0, description="return lines with seq greater than this")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=LOG_LINES_MAX)] = 100,
     ) -> LogsView:
         if limit > LOG_LINES_MAX:
             raise InvalidInput(f"limit must be at most {LOG_LINES_MAX}", field="limit")
