@@ -169,7 +169,7 @@ async def test_hostile_paging_parameters_are_400(running: Running) -> None:
 
 async def test_live_read_model_equals_a_rebuild_from_jetstream(running: Running, tmp_path: Path) -> None:
     """After real traffic on several streams, the live read model and a rebuild from JetStream are byte-identical."""
-    owner, people = await _eventful(running)
+    _owner, people = await _eventful(running)
     ok(await running.http.post("/api/v1/orgs", headers=people["admin"].headers, json={"name": "Beta"}), 201)
     services = running.appliance.services
     assert services is not None
