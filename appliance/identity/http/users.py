@@ -22,9 +22,9 @@ from appliance.api.auth import Principal, require_instance_admin
 from appliance.api.services import Services
 from appliance.identity.domain.ids import PasskeyId
 from appliance.identity.domain.session import SessionEndReason
-from appliance.identity.domain.user_commands import RemovePasskey
 from appliance.identity.http.auth import Name, Password, session_principal
 from appliance.identity.http.auth_common import client_of, ports_of, problem_responses, settled
+from appliance.identity.workflows.passkeys import remove_passkey
 from appliance.identity.workflows.sessions import end_user_sessions
 from appliance.identity.workflows.users import (
     USERS_PAGE_MAX,
@@ -33,7 +33,6 @@ from appliance.identity.workflows.users import (
     change_display_name,
     change_password,
     list_users,
-    run_user_command,
     set_user_status,
     user_row,
 )
@@ -232,8 +231,7 @@ class UsersController(Controller):
         self, services: NamedDependency[Services], principal: NamedDependency[Principal], passkey_id: FromPath[str]
     ) -> None:
         acting, session_id = session_principal(principal)
-        command = RemovePasskey(user_id=acting.user_id, passkey_id=PasskeyId.parse(passkey_id))
-        change = await run_user_command(ports_of(services), acting, command, acting.user_id, current_session=session_id)
+        change = await remove_passkey(ports_of(services), acting, PasskeyId.parse(passkey_id), session_id)
         await settled(services, change.appended)
 
 
