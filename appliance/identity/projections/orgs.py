@@ -20,7 +20,7 @@ from typing import get_args
 import apsw
 
 from appliance.eventstore.port import StoredCommit
-from appliance.identity.domain.events import decode_event
+from appliance.identity.domain.events import IDENTITY_UPCASTERS
 from appliance.identity.domain.org_events import (
     ApiKeyCreated,
     ApiKeyRevoked,
@@ -73,9 +73,9 @@ class OrgsProjection:
     def apply(self, db: apsw.Connection, envelope: EventEnvelope, stored: StoredCommit) -> None:
         if not is_identity_subject(stored.subject):
             return
-        event = decode_event(envelope)
-        invariant(isinstance(event, get_args(OrgEvent)), "only organisation events reach this projection")
-        apply_org_event(db, event, envelope)  # type: ignore[arg-type]
+        # Decoding as the organisation union refuses (and the projector records) anything else.
+        event: OrgEvent = IDENTITY_UPCASTERS.decode(envelope, OrgEvent)
+        apply_org_event(db, event, envelope)
 
 
 def apply_org_event(db: apsw.Connection, event: OrgEvent, envelope: EventEnvelope) -> None:  # noqa: PLR0911
