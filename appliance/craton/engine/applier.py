@@ -43,6 +43,7 @@ from appliance.craton.storage.record import PreparedAppend, prepare_append
 from appliance.craton.store import StoreRejected, TableStore
 from appliance.craton.types import (
     GENESIS_HASH,
+    TABLES_STREAM_LOCAL_ID,
     EngineError,
     IntegrityError,
     InvariantViolation,
@@ -180,6 +181,7 @@ class Applier:
             elif isinstance(effect, StorageAppend):
                 batch = prepared.encoded.get(effect.stream)
                 self._append(effect.stream, effect.first_offset, effect.events, effect.checkpoint_offset, batch)
+                self._note_tables_checkpoint(effect.stream, effect.checkpoint_offset)
                 reply = effect.checkpoint_offset if isinstance(command, Checkpoint) else effect.first_offset
             elif isinstance(effect, TableChange):
                 reply = self._table_change(op, command, effect, prepared.encoded.get(effect.stream))
@@ -220,10 +222,12 @@ class Applier:
         record_hash = self._append(effect.stream, effect.offset, (payload,), effect.checkpoint_offset, batch)
         applied = self.store.applied_position(effect.tenant)
         if applied is not None and applied >= effect.offset:
+            self._note_tables_checkpoint(effect.stream, effect.checkpoint_offset)
             return 0, effect.offset  # a replay: the store already holds this position
         try:
             rows = self.store.apply(effect.tenant, effect.offset, record_hash, effect.statement)
         except StoreRejected as rejection:
+            self._note_tables_checkpoint(effect.stream, effect.checkpoint_offset)
             self._audit_command(op, command, "rejected", f"at offset {effect.offset}: {rejection.message}")
             return rejection
         except (StorageError, OSError) as error:
@@ -232,8 +236,21 @@ class Applier:
             self.projection_fault = f"offset {effect.offset}: {error}"
             self._audit_command(op, command, "ok", f"logged at offset {effect.offset}; projection failed")
             return ProjectionLag(f"written at offset {effect.offset}, but the projection failed: {error}")
+        self._note_tables_checkpoint(effect.stream, effect.checkpoint_offset)
         self._audit_command(op, command, "ok", f"{rows} rows at offset {effect.offset}")
         return rows, effect.offset
+
+    def _note_tables_checkpoint(self, stream: int, checkpoint_offset: int | None) -> None:
+        """A checkpoint record in a tenant's `__tables` stream takes an offset too; the store must
+        know it, or `AT OFFSET <that offset>` would look ahead of the projection."""
+        if checkpoint_offset is None or stream & 0xFFFF_FFFF != TABLES_STREAM_LOCAL_ID:
+            return
+        tenant = stream >> 32
+        applied = self.store.applied_position(tenant)
+        if applied is not None and applied >= checkpoint_offset:
+            return
+        record = self.storage.get(StreamId(stream)).read_records(checkpoint_offset, checkpoint_offset)[0]
+        self.store.skip_to(tenant, checkpoint_offset, record.hash)
 
     def _audit_rejection(self, op: int, command: Command, rejection: EngineError) -> None:
         if isinstance(command, AppendBatch | Checkpoint):

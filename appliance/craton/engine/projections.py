@@ -72,6 +72,9 @@ def _replay_all(store: TableStore, streams: dict[int, StreamId], storage: Storag
         for first in range(start, log.next_offset, REPLAY_CHUNK_RECORDS):
             last = min(first + REPLAY_CHUNK_RECORDS, log.next_offset) - 1
             for record in log.read_records(first, last):
+                if record.kind == RecordKind.CHECKPOINT:
+                    store.skip_to(tenant, record.offset, record.hash)  # it takes an offset too
+                    continue
                 if record.kind != RecordKind.DATA:
                     continue
                 statement = query.decode_statement(record.payload)

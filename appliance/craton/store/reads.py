@@ -120,6 +120,11 @@ class Reader:
             ) from None
         except (apsw.SQLError, apsw.TooBigError, apsw.RangeError, apsw.MismatchError) as error:
             raise QueryExecutionError(f"the query failed: {error}") from None
+        except UnicodeDecodeError:
+            # BYTES joined into TEXT (`b || t`) can make text that is not UTF-8: a refusal, not a crash.
+            raise QueryExecutionError(
+                "the query produced text that is not valid UTF-8 (BYTES mixed into TEXT?)"
+            ) from None
         finally:
             self._steps_left = 0
         if len(rows) > limits.result_rows_max:
