@@ -9,6 +9,7 @@ anything other than `SqlParseError` (code 7).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,8 +103,15 @@ def _parse_one(text: str) -> exp.Expression:
     return statement
 
 
+_TOKEN_REPR = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: \d+.*?>")
+_MISSING_PART = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]*\.(\w+)'>")
+
+
 def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    """sqlglot's first message line, with its internal token objects shown as the user's text."""
+    line = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    line = _MISSING_PART.sub(lambda m: f"an incomplete {m.group(1).upper()} clause", line)
+    return _TOKEN_REPR.sub(lambda m: "the end of the statement" if m.group(1) == "SENTINEL" else repr(m.group(2)), line)
 
 
 def _translate(node: exp.Expression) -> _Translated:

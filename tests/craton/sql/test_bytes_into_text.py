@@ -24,3 +24,22 @@ def test_invalid_utf8_from_concatenation_is_refused(tmp_path: Path) -> None:
         assert engine.query(tenant, "SELECT b || d FROM x WHERE k = 2", []).rows == [["abAb"]]
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT * FROM", "Expected table name but got the end of the statement"),
+        ("SELECT * FROM t WHERE", "an incomplete WHERE clause"),
+    ],
+)
+def test_parse_errors_speak_in_the_user_s_terms(sql: str, expected: str) -> None:
+    """Parse errors name the user's text, not the parser's internal token or class names."""
+    from appliance.craton.query import parse_statement
+    from appliance.craton.query.errors import SqlParseError
+
+    with pytest.raises(SqlParseError) as refused:
+        parse_statement(sql, [])
+    assert expected in str(refused.value)
+    assert "Token" not in str(refused.value)
+    assert "sqlglot" not in str(refused.value)
