@@ -15,8 +15,11 @@ everything first and says what to do to each, in this order:
                   spent before anything else, so two people racing with the same token cannot both
                   become administrators;
   2. reservation  `ValueReserved` for the e-mail — exactly one concurrent signup gets the address;
+                  and, for an account opened through an external identity (`SignUp.external`, no
+                  password), `ValueReserved` for that identity too;
   3. org          `OrgCreated` (setup, open) or `InviteAccepted` (invite);
-  4. user         `UserRegistered` — last, so an account exists only once all of the above hold.
+  4. user         `UserRegistered` (with `ExternalIdentityLinked` in the same commit for an external
+                  identity) — last, so an account exists only once all of the above hold.
 
 The instance aggregate (`appliance.instance.domain.InstanceState`) is the one source of truth for
 the signup mode and the spent setup token; this module reads it as a fact and never records
@@ -66,9 +69,10 @@ from appliance.identity.domain.reservation import (
     ReservationState,
     ReserveValue,
     decide_reservation,
+    external_value,
     holder,
 )
-from appliance.identity.domain.user_events import SignupRouteKind, UserRegistered
+from appliance.identity.domain.user_events import ExternalIdentityLinked, SignupRouteKind, UserRegistered
 from appliance.identity.domain.user_state import UserState
 from appliance.identity.domain.validation import (
     check_display_name,
@@ -103,14 +107,27 @@ class OpenRoute(Struct, frozen=True, tag="open"):
 SignupRoute = SetupRoute | InviteRoute | OpenRoute
 
 
+class ExternalCredential(Struct, frozen=True):
+    """An identity an OIDC/OAuth provider vouched for, to be the new account's way to sign in."""
+
+    provider: str
+    subject: str
+    email_verified: bool
+
+
 class SignUp(Struct, frozen=True):
-    """Needs `generated.user_id`, and `generated.org_id` unless the route is an invite."""
+    """Needs `generated.user_id`, and `generated.org_id` unless the route is an invite.
+
+    A new account needs a way to sign in: a password (its argon2id hash) or an external identity
+    whose provider verified the e-mail address (`external`; the account is then linked to it).
+    """
 
     email: str
     display_name: str
-    password_hash: str
+    password_hash: str | None
     route: SignupRoute
     org_name: str | None = None
+    external: ExternalCredential | None = None
 
 
 class SignupIds(Struct, frozen=True):
@@ -126,6 +143,7 @@ class SignupFacts(Struct, frozen=True):
     reservation: ReservationState | None
     user: UserState | None
     org: OrgState | None
+    external_reservation: ReservationState | None = None  # of `command.external`, when there is one
 
 
 class PlanStep(Struct, frozen=True):
@@ -185,16 +203,18 @@ class _Applicant(Struct, frozen=True):
 
     email: str
     display_name: str
-    password_hash: str
+    password_hash: str | None
     org_name: str | None
+    external: ExternalCredential | None
 
 
 def plan_signup(command: SignUp, facts: SignupFacts, ctx: DecisionContext) -> SignupPlan:
     applicant = _Applicant(
         email=signup_email(command),
         display_name=check_display_name(command.display_name),
-        password_hash=check_password_hash(command.password_hash),
+        password_hash=_password_hash(command),
         org_name=_org_name(command),
+        external=command.external,
     )
     _authorise_route(command.route, facts.instance, applicant.email, ctx)
     ids = signup_ids(command, facts.instance, facts.reservation, ctx)
@@ -203,6 +223,7 @@ def plan_signup(command: SignUp, facts: SignupFacts, ctx: DecisionContext) -> Si
     _check_resumable(command.route, facts, ids, ctx)
     steps = [
         _reservation_step(command.route, facts.reservation, ids, applicant.email, ctx),
+        *_external_steps(applicant, facts.external_reservation, ids, ctx),
         _org_step(command.route, facts.org, ids, applicant, ctx),
         _user_step(command.route, ids.user_id, applicant, ctx),
     ]
@@ -212,6 +233,35 @@ def plan_signup(command: SignUp, facts: SignupFacts, ctx: DecisionContext) -> Si
         setup_spend=_setup_spend(command.route, ids, applicant.email),
         steps=tuple(step for step in steps if step.events),
     )
+
+
+def _password_hash(command: SignUp) -> str | None:
+    if command.password_hash is not None:
+        return check_password_hash(command.password_hash)
+    if command.external is None:
+        raise InvalidInput("a new account needs a password or an external identity", field="password")
+    if not command.external.email_verified:
+        raise PreconditionFailed("the provider has not verified this e-mail address, so it cannot open an account")
+    external_value(command.external.provider, command.external.subject)  # validates both
+    return None
+
+
+def _newcomer(ids: SignupIds, email: str, ctx: DecisionContext) -> DecisionContext:
+    """The new user as the actor of what they do to their own new aggregates."""
+    return DecisionContext(
+        now=ctx.now, principal=UserPrincipal(user_id=ids.user_id, email=email), generated=Generated(org_id=ids.org_id)
+    )
+
+
+def _external_steps(
+    applicant: _Applicant, reservation: ReservationState | None, ids: SignupIds, ctx: DecisionContext
+) -> list[PlanStep]:
+    if applicant.external is None:
+        return []
+    value = external_value(applicant.external.provider, applicant.external.subject)
+    command = ReserveValue(kind=ReservationKind.EXTERNAL, value=value, user_id=ids.user_id)
+    events = decide_reservation(reservation, command, _newcomer(ids, applicant.email, ctx))
+    return [PlanStep(target=reservation_ref(ReservationKind.EXTERNAL, value), events=tuple(events))]
 
 
 def _org_name(command: SignUp) -> str | None:
@@ -273,11 +323,7 @@ def _org_step(
 ) -> PlanStep:
     org_id = need(ids.org_id, "org_id")
     invariant(org is None or org.org_id == org_id, "the workflow loaded the planned organisation")
-    newcomer = DecisionContext(
-        now=ctx.now,
-        principal=UserPrincipal(user_id=ids.user_id, email=applicant.email),
-        generated=Generated(org_id=org_id),
-    )
+    newcomer = _newcomer(ids, applicant.email, ctx)
     events: list[OrgEvent]
     if isinstance(route, InviteRoute):
         if org is None or org.deleted:
@@ -309,4 +355,15 @@ def _user_step(route: SignupRoute, user_id: UserId, applicant: _Applicant, ctx: 
         at=ctx.now,
         by=actor_of(ctx.principal),
     )
-    return PlanStep(target=user_ref(user_id), events=(event,))
+    events: tuple[DomainEvent, ...] = (event,)
+    if applicant.external is not None:
+        linked = ExternalIdentityLinked(
+            user_id=user_id,
+            provider=applicant.external.provider,
+            subject=applicant.external.subject,
+            email=applicant.email,
+            at=ctx.now,
+            by=actor_of(ctx.principal),
+        )
+        events = (event, linked)
+    return PlanStep(target=user_ref(user_id), events=events)

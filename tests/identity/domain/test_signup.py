@@ -11,7 +11,14 @@ from appliance.identity.domain.org_commands import DeleteOrg
 from appliance.identity.domain.principals import Anonymous, SetupTokenHolder
 from appliance.identity.domain.rbac import Role
 from appliance.identity.domain.reservation import ReservationKind
-from appliance.identity.domain.signup import SIGNUP_RESUME_AFTER_S, InviteRoute, OpenRoute, SetupRoute, SignUp
+from appliance.identity.domain.signup import (
+    SIGNUP_RESUME_AFTER_S,
+    ExternalCredential,
+    InviteRoute,
+    OpenRoute,
+    SetupRoute,
+    SignUp,
+)
 from appliance.identity.domain.user_events import UserRegistered
 from appliance.instance.domain import ChangeSignupMode, SignupMode
 from appliance.kernel.errors import (
@@ -267,3 +274,67 @@ def test_a_registered_account_is_never_taken_over(world: World) -> None:
     with pytest.raises(AlreadyExists):
         world.sign_up(signup_command("kept@example.org", OpenRoute()), Anonymous())
     assert len(world.stored[user_ref(plan.user_id)]) == 1
+
+
+def test_an_external_identity_opens_a_passwordless_account(world: World) -> None:
+    """An open signup with a provider-verified identity and no password reserves the identity and links it."""
+    bootstrap(world)
+    open_signups(world)
+    external = ExternalCredential(provider="keycloak", subject="sub-ada", email_verified=True)
+    command = SignUp(
+        email="ada@example.org",
+        display_name="Ada",
+        password_hash=None,
+        route=OpenRoute(),
+        org_name="Ada's",
+        external=external,
+    )
+    plan = world.sign_up_external(command, Anonymous())
+    user = world.user(plan.user_id)
+    assert user.password_hash is None
+    assert list(user.identities) == ["keycloak:sub-ada"]
+    assert [step.target.kind for step in plan.steps] == [
+        AggregateKind.RESERVATION,
+        AggregateKind.RESERVATION,
+        AggregateKind.ORG,
+        AggregateKind.USER,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("external", "error"),
+    [
+        (None, InvalidInput),
+        (ExternalCredential(provider="keycloak", subject="sub", email_verified=False), PreconditionFailed),
+        (ExternalCredential(provider="Not A Provider!", subject="sub", email_verified=True), InvalidInput),
+    ],
+)
+def test_a_passwordless_signup_needs_a_verified_external_identity(
+    world: World, external: ExternalCredential | None, error: type[Exception]
+) -> None:
+    """No password and no identity, or an unverified e-mail, or a malformed provider: refused, nothing stored."""
+    bootstrap(world)
+    open_signups(world)
+    before = {ref: list(envelopes) for ref, envelopes in world.stored.items()}
+    command = SignUp(
+        email="x@example.org", display_name="X", password_hash=None, route=OpenRoute(), org_name="X", external=external
+    )
+    with pytest.raises(error):
+        world.sign_up_external(command, Anonymous())
+    assert world.stored == before
+
+
+def test_an_external_identity_opens_one_account_only(world: World) -> None:
+    """The same external identity cannot open a second account under another e-mail."""
+    bootstrap(world)
+    open_signups(world)
+    external = ExternalCredential(provider="keycloak", subject="sub-1", email_verified=True)
+    first = SignUp(
+        email="a@example.org", display_name="A", password_hash=None, route=OpenRoute(), org_name="A", external=external
+    )
+    world.sign_up_external(first, Anonymous())
+    second = SignUp(
+        email="b@example.org", display_name="B", password_hash=None, route=OpenRoute(), org_name="B", external=external
+    )
+    with pytest.raises(AlreadyExists):
+        world.sign_up_external(second, Anonymous())

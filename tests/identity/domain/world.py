@@ -45,7 +45,7 @@ from appliance.identity.domain.principals import (
     actor_label,
 )
 from appliance.identity.domain.rbac import Role
-from appliance.identity.domain.reservation import ReservationKind, evolve_reservation
+from appliance.identity.domain.reservation import ReservationKind, evolve_reservation, external_value
 from appliance.identity.domain.session import RecordSignIn, SignInMethod, decide_sign_in, evolve_session
 from appliance.identity.domain.signup import (
     InviteRoute,
@@ -63,7 +63,7 @@ from appliance.identity.domain.user_state import UserState, evolve_user
 from appliance.instance import domain as instance_domain
 from appliance.instance.domain import ChangeSignupMode, InstanceState, SignupMode, SpendSetupToken
 from appliance.kernel.envelope import DomainEvent, EventEnvelope, EventMeta, seal
-from appliance.kernel.errors import ConcurrencyConflict
+from appliance.kernel.errors import ConcurrencyConflict, InvalidInput
 from appliance.kernel.ids import EventId, InstanceId, OrgId, SequentialIds, SessionId, UserId
 from appliance.kernel.structs import to_json
 
@@ -228,6 +228,41 @@ class World:
             self.instance_decide(command, expected=sequences[INSTANCE])
         for step in plan.steps[:steps_max]:
             self.append(step.target, step.events, expected=sequences[step.target], principal=principal)
+
+    def sign_up_external(self, command: SignUp, principal: Principal) -> SignupPlan:
+        """A signup that also reserves its external identity (the workflow loads that reservation too)."""
+        assert command.external is not None or command.password_hash is None
+        ctx = self.ctx(principal, user_id=self.ids.new(UserId), org_id=self.ids.new(OrgId))
+        email = signup_email(command)
+        reservation, reservation_seq = self.load(reservation_ref(ReservationKind.EMAIL, email))
+        ids = signup_ids(command, self.instance, reservation, ctx)
+        external_ref = None
+        external, external_seq = None, 0
+        if command.external is not None:
+            try:
+                value = external_value(command.external.provider, command.external.subject)
+            except InvalidInput:
+                value = None  # the plan refuses it; there is no reservation to load
+            if value is not None:
+                external_ref = reservation_ref(ReservationKind.EXTERNAL, value)
+                external, external_seq = self.load(external_ref)
+        user, user_seq = self.load(user_ref(ids.user_id))
+        org, org_seq = (None, 0) if ids.org_id is None else self.load(org_ref(ids.org_id))
+        facts = SignupFacts(
+            instance=self.instance, reservation=reservation, user=user, org=org, external_reservation=external
+        )
+        plan = plan_signup(command, facts, ctx)
+        sequences: dict[Any, int] = {
+            INSTANCE: len(self.instance_events),
+            reservation_ref(ReservationKind.EMAIL, email): reservation_seq,
+            user_ref(ids.user_id): user_seq,
+        }
+        if external_ref is not None:
+            sequences[external_ref] = external_seq
+        if ids.org_id is not None:
+            sequences[org_ref(ids.org_id)] = org_seq
+        self.apply_plan(plan, sequences, principal)
+        return plan
 
     def sign_up(self, command: SignUp, principal: Principal) -> SignupPlan:
         plan, sequences = self.plan(command, principal)
