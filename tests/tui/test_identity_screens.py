@@ -246,7 +246,9 @@ async def test_a_session_ended_elsewhere_goes_back_to_login_then_to_the_same_scr
     await run.open_signed_in("e", SessionsScreen)
     run.identity.end_sessions()
     await run.pilot.press("r")
-    await run.wait(lambda: isinstance(run.app.screen, LoginScreen), "the login screen")
+    await run.wait(
+        lambda: isinstance(run.app.screen, LoginScreen) and run.login.message_text != "", "the login screen's reason"
+    )
     assert run.login.message_text.startswith("Please sign in again: the session has ended")
     assert not run.app.session.signed_in
     await run.type_credentials(ADMIN_EMAIL, PASSWORD)
