@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Input
 
 from tests.tui.fake_appliance import problem
@@ -299,3 +300,17 @@ async def test_quitting_logs_out(run: IdentityRun) -> None:
     await run.pilot.press("q")
     await run.wait(lambda: bool(run.identity.bearers("/api/v1/auth/logout")), "the logout")
     assert run.identity.bearers("/api/v1/auth/logout") == ["acc-1"]
+
+
+async def test_the_palette_opens_identity_screens_through_the_same_sign_in(run: IdentityRun) -> None:
+    """ "Organisations" in the command palette asks for a sign-in, then shows the organisations."""
+    await run.pilot.press("ctrl+p")
+    await run.wait(lambda: isinstance(run.app.screen, CommandPalette), "the palette")
+    await run.pilot.press(*"Organisations")
+    palette = run.app.screen
+    await run.wait(lambda: palette.query_one(CommandList).option_count > 0, "palette hits")
+    await run.pilot.press("down", "enter")
+    await run.wait(lambda: isinstance(run.app.screen, LoginScreen), "the login screen")
+    await run.type_credentials(ADMIN_EMAIL, PASSWORD)
+    await run.shown(OrgsScreen)
+    assert rows(run) == [("Plant 7", "owner", ORG_ID)]
