@@ -9,6 +9,7 @@ from typing import Any
 
 from appliance.identity.http.audit import InstanceAuditController, OrgAuditController
 from appliance.identity.http.auth import AuthController
+from appliance.identity.http.auth_oauth import OAuthController
 from appliance.identity.http.auth_passkeys import PasskeysController
 from appliance.identity.http.orgs import OrgsController
 from appliance.identity.http.orgs_apikeys import ApiKeysController
@@ -33,6 +34,7 @@ def route_handlers() -> list[Any]:
         InstanceController,
         AuthController,
         PasskeysController,
+        OAuthController,
         PasswordResetController,
         UsersController,
         AdminUsersController,

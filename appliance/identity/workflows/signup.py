@@ -27,7 +27,7 @@ from pathlib import Path
 from appliance.eventstore.port import AppendResult
 from appliance.identity.auth.passwords import check_password_policy
 from appliance.identity.auth.ratelimit import acquire_all
-from appliance.identity.domain.aggregates import org_ref, reservation_ref, user_ref
+from appliance.identity.domain.aggregates import AggregateRef, org_ref, reservation_ref, user_ref
 from appliance.identity.domain.principals import (
     Anonymous,
     DecisionContext,
@@ -36,9 +36,10 @@ from appliance.identity.domain.principals import (
     SetupTokenHolder,
     actor_label,
 )
-from appliance.identity.domain.reservation import ReservationKind
+from appliance.identity.domain.reservation import ReservationKind, external_value
 from appliance.identity.domain.session import SignInMethod
 from appliance.identity.domain.signup import (
+    ExternalCredential,
     InviteRoute,
     OpenRoute,
     SetupRoute,
@@ -51,7 +52,7 @@ from appliance.identity.domain.signup import (
     signup_ids,
 )
 from appliance.identity.domain.user_state import UserState
-from appliance.identity.domain.validation import normalise_email
+from appliance.identity.domain.validation import DISPLAY_NAME_CHARS_MAX, ORG_NAME_CHARS_MAX, normalise_email
 from appliance.identity.services import IdentityServices
 from appliance.identity.workflows.invites import parse_invite_token
 from appliance.identity.workflows.login import sign_in
@@ -131,6 +132,34 @@ async def _route(ports: IdentityPorts, request: SignupRequest) -> tuple[SignupRo
     return OpenRoute(), Anonymous()
 
 
+async def sign_up_external(
+    ports: IdentityPorts,
+    identity: IdentityServices,
+    external: ExternalCredential,
+    email: str,
+    display_name: str,
+    client: ClientInfo,
+) -> SignupResult:
+    """Open a passwordless account (open signup mode) for an identity whose provider verified the
+    e-mail, linked to it, with an organisation of its own; then sign it in."""
+    acquire_all([(identity.login_ip_limiter, f"ip:{client.ip}")])
+    name = display_name.strip() or email.split("@", 1)[0]
+    command = SignUp(
+        email=email,
+        display_name=name[:DISPLAY_NAME_CHARS_MAX],
+        password_hash=None,
+        route=OpenRoute(),
+        org_name=f"{name}'s organisation"[:ORG_NAME_CHARS_MAX],
+        external=external,
+    )
+    plan, appended = await _carry_out(ports, command, Anonymous(), None)
+    user: UserState | None = (await load_ref(ports.store, USER, user_ref(plan.user_id))).state
+    if user is None:
+        raise InvariantViolation("a finished signup has registered its user")
+    tokens = await sign_in(ports, identity, user, SignInMethod.OIDC, client)
+    return SignupResult(user_id=plan.user_id, org_id=plan.org_id, tokens=tokens, appended=appended)
+
+
 def check_setup_token(instance: InstanceState, presented: str) -> None:
     """The presented token matches the instance's (spent or not: a spent one may resume its signup)."""
     if not 0 < len(presented) <= SETUP_TOKEN_CHARS_MAX or not presented.isascii():
@@ -139,35 +168,43 @@ def check_setup_token(instance: InstanceState, presented: str) -> None:
         raise Unauthenticated("the setup token is not valid")
 
 
-async def _plan(ports: IdentityPorts, command: SignUp, principal: Principal) -> tuple[SignupPlan, dict[str, int]]:
-    """Load the facts and plan; returns the plan and the (version, sequence) loaded per subject."""
+Loaded = dict[AggregateRef, tuple[int, int]]  # (version, last sequence) of each aggregate loaded
+
+
+async def _plan(ports: IdentityPorts, command: SignUp, principal: Principal) -> tuple[SignupPlan, Loaded]:
+    """Load the facts and plan; returns the plan and what was loaded of each aggregate it may touch."""
     instance = await load_instance(ports.store)
     email = signup_email(command)
-    reservation = await load_ref(ports.store, RESERVATION, reservation_ref(ReservationKind.EMAIL, email))
+    email_ref = reservation_ref(ReservationKind.EMAIL, email)
+    reservation = await load_ref(ports.store, RESERVATION, email_ref)
     ctx = DecisionContext(
         now=ports.clock.now(),
         principal=principal,
         generated=Generated(user_id=ports.ids.new(UserId), org_id=ports.ids.new(OrgId)),
     )
     ids = signup_ids(command, instance.state, reservation.state, ctx)
+    loaded: Loaded = {email_ref: (reservation.version, reservation.last_sequence)}
     user = await load_ref(ports.store, USER, user_ref(ids.user_id))
-    org = None if ids.org_id is None else await load_ref(ports.store, ORG, org_ref(ids.org_id))
+    loaded[user_ref(ids.user_id)] = (user.version, user.last_sequence)
+    org_state = None
+    if ids.org_id is not None:
+        org = await load_ref(ports.store, ORG, org_ref(ids.org_id))
+        loaded[org_ref(ids.org_id)] = (org.version, org.last_sequence)
+        org_state = org.state
+    external_state = None
+    if command.external is not None:
+        value = external_value(command.external.provider, command.external.subject)
+        external = await load_ref(ports.store, RESERVATION, reservation_ref(ReservationKind.EXTERNAL, value))
+        loaded[reservation_ref(ReservationKind.EXTERNAL, value)] = (external.version, external.last_sequence)
+        external_state = external.state
     facts = SignupFacts(
         instance=instance.state,
         reservation=reservation.state,
         user=user.state,
-        org=None if org is None else org.state,
+        org=org_state,
+        external_reservation=external_state,
     )
-    plan = plan_signup(command, facts, ctx)
-    loaded = {
-        "reservation": reservation.last_sequence,
-        "user": user.last_sequence,
-        "org": 0 if org is None else org.last_sequence,
-        "reservation_version": reservation.version,
-        "user_version": user.version,
-        "org_version": 0 if org is None else org.version,
-    }
-    return plan, loaded
+    return plan_signup(command, facts, ctx), loaded
 
 
 async def _carry_out(
@@ -184,7 +221,7 @@ async def _carry_out(
 
 
 async def _append_plan(
-    ports: IdentityPorts, plan: SignupPlan, loaded: dict[str, int], principal: Principal, setup_token: str | None
+    ports: IdentityPorts, plan: SignupPlan, loaded: Loaded, principal: Principal, setup_token: str | None
 ) -> list[AppendResult]:
     appended: list[AppendResult] = []
     meta = meta_for(principal, ports.ids)
@@ -207,15 +244,15 @@ async def _append_plan(
         )
         appended.extend([] if outcome.append is None else [outcome.append])
     for step in plan.steps:
-        kind = step.target.kind.value
+        version, sequence = loaded[step.target]
         appended.append(
             await append_events(
                 ports,
                 step.target,
                 step.events,
-                aggregate_type=kind,
-                loaded_version=loaded[f"{kind}_version"],
-                loaded_sequence=loaded[kind],
+                aggregate_type=step.target.kind.value,
+                loaded_version=version,
+                loaded_sequence=sequence,
                 meta=meta,
             )
         )

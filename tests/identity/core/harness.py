@@ -76,8 +76,8 @@ Starter = Callable[..., Any]
 async def make_starter(tmp_path: Path) -> AsyncIterator[Starter]:
     started: list[Running] = []
 
-    async def starter(**overrides: Any) -> Running:
-        clock = OffsetClock()
+    async def starter(clock: OffsetClock | None = None, **overrides: Any) -> Running:
+        clock = clock or OffsetClock()
         config = Config(data_dir=tmp_path / f"data{len(started)}", http="127.0.0.1:0", identity=settings(**overrides))
         appliance = Appliance(config, log_to_stderr=False, clock=clock)
         await appliance.start()
