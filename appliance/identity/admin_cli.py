@@ -2,7 +2,7 @@
 
     craton admin users list [--json]
     craton admin users disable|enable EMAIL|USER_ID [--json]
-    craton admin sessions revoke --user EMAIL|USER_ID [--json]
+    craton admin sessions revoke --user EMAIL|USER_ID | --all [--json]
     craton admin apikeys revoke KEY_ID [--json]
     craton admin rotate-keys [--json]
     craton admin reset-password EMAIL|USER_ID [--ttl SECONDS] [--json]
@@ -81,8 +81,10 @@ def _register_sessions(admin: argparse._SubParsersAction[Any]) -> None:
     sessions = admin.add_parser("sessions", help="end sessions")
     sessions_sub = sessions.add_subparsers(dest="sessions_action", metavar="ACTION", parser_class=type(sessions))
     sessions_sub.required = True
-    revoke = sessions_sub.add_parser("revoke", help="end every session of one user")
-    revoke.add_argument("--user", required=True, metavar="EMAIL|USER_ID", help="the account's e-mail address or id")
+    revoke = sessions_sub.add_parser("revoke", help="end every session of one user, or of everyone")
+    whose = revoke.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--user", metavar="EMAIL|USER_ID", help="the account's e-mail address or id")
+    whose.add_argument("--all", action="store_true", help="every session of every user (after a key leak)")
     _options(revoke)
     revoke.set_defaults(handler=cmd_sessions_revoke)
 
@@ -185,10 +187,18 @@ def cmd_users_enable(args: argparse.Namespace) -> int:
 
 
 def cmd_sessions_revoke(args: argparse.Namespace) -> int:
+    if args.all:
+        users, ended = _run(args, admin_ops.Admin.revoke_all_sessions)
+        report: dict[str, Any] = {"users": users, "sessions_ended": ended}
+        return _emit(args, report, f"ended {_sessions(ended)} of {users} user{'s' if users != 1 else ''}")
     who = admin_ops.parse_who(args.user)
     user, ended = _run(args, lambda admin: admin.revoke_sessions(who))
     report = {"user_id": str(user.user_id), "email": user.email, "sessions_ended": ended}
-    return _emit(args, report, f"ended {ended} session{'s' if ended != 1 else ''} of {user.email}")
+    return _emit(args, report, f"ended {_sessions(ended)} of {user.email}")
+
+
+def _sessions(count: int) -> str:
+    return f"{count} session{'s' if count != 1 else ''}"
 
 
 def cmd_apikeys_revoke(args: argparse.Namespace) -> int:

@@ -200,6 +200,14 @@ class Admin:
         ended = await end_user_sessions(self.ports, user.user_id, SessionEndReason.REVOKED, self.principal)
         return user, len(ended)
 
+    async def revoke_all_sessions(self) -> tuple[int, int]:
+        """End every live session of every account; returns (accounts, sessions ended)."""
+        users = await list_users(self.ports.store)
+        ended = 0
+        for user in users:
+            ended += len(await end_user_sessions(self.ports, user.user_id, SessionEndReason.REVOKED, self.principal))
+        return len(users), ended
+
     async def issue_password_reset(self, who: Who, *, ttl_s: int) -> IssuedReset:
         user = await find_user(self.ports, who)
         return await issue_password_reset(self.ports, self.principal, user.user_id, ttl_s=ttl_s)

@@ -150,6 +150,19 @@ def test_sessions_revoke_ends_every_session_but_keeps_the_account(world: World) 
     assert me(world.http, tokens(login(world.http, email))).status_code == 200
 
 
+def test_sessions_revoke_all_ends_everyone_s_sessions(world: World) -> None:
+    """`--all` ends the sessions of every account (the owner's too); everyone may sign in again."""
+    _, _, first = world.new_member()
+    _, _, second = world.new_member()
+    report = admin_json(world.data_dir, "sessions", "revoke", "--all")
+    assert report["sessions_ended"] >= 3
+    assert report["users"] >= 4
+    for token in (first, second, world.seeded.owner):
+        assert me(world.http, token).status_code == 401
+    world.seeded.owner = tokens(login(world.http, OWNER))
+    assert me(world.http, world.seeded.owner).status_code == 200
+
+
 def test_apikeys_revoke_stops_the_key_on_the_next_request(world: World) -> None:
     """A key that lists its organisation is refused right after `apikeys revoke`; a second revoke changes nothing."""
     created = world.http.post(
