@@ -74,6 +74,16 @@ def load_or_create_credentials(secrets_dir: Path) -> tuple[str, str]:
     return NATS_USER, password
 
 
+def _read_ports(path: Path) -> tuple[int, int] | None:
+    """The client and monitoring ports from the server's ports file; None until it is complete
+    (the server may have created the file but not finished writing it)."""
+    try:
+        ports = json.loads(path.read_text())
+        return int(ports["nats"][0].rsplit(":", 1)[1]), int(ports["monitoring"][0].rsplit(":", 1)[1])
+    except (FileNotFoundError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
@@ -193,12 +203,10 @@ class NatsSupervisor:
 
     async def _wait_ready(self, process: asyncio.subprocess.Process) -> None:
         ports_file = self._dir / f"{self._binary.name}_{process.pid}.ports"
-        while not ports_file.exists():
+        while (ports := _read_ports(ports_file)) is None:
             await self._check_alive(process)
             await asyncio.sleep(0.005)
-        ports = json.loads(ports_file.read_text())
-        self._port = int(ports["nats"][0].rsplit(":", 1)[1])
-        self._monitor_port = int(ports["monitoring"][0].rsplit(":", 1)[1])
+        self._port, self._monitor_port = ports
         while not await self._jetstream_healthy():
             await self._check_alive(process)
             await asyncio.sleep(0.01)

@@ -89,3 +89,16 @@ async def test_corrupt_credentials_file_is_reported(tmp_path: Path) -> None:
     supervisor = NatsSupervisor(data_dir=tmp_path, binary=verified_binary(), clock=SystemClock())
     with pytest.raises(ConfigError, match="corrupt"):
         await supervisor.start()
+
+
+def test_ports_file_is_read_only_when_complete(tmp_path: Path) -> None:
+    """A ports file that is missing, empty or half-written reads as 'not yet', never as an error."""
+    from appliance.eventstore.supervisor import _read_ports
+
+    path = tmp_path / "nats-server_1.ports"
+    assert _read_ports(path) is None
+    for partial in ("", '{"nats":["nats://127.0.0.1:4222"],"monitoring":[', '{"nats":[]}'):
+        path.write_text(partial)
+        assert _read_ports(path) is None
+    path.write_text('{"nats":["nats://127.0.0.1:4222"],"monitoring":["http://127.0.0.1:8222"]}')
+    assert _read_ports(path) == (4222, 8222)
