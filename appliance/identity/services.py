@@ -106,6 +106,9 @@ class IdentitySettings(Struct, frozen=True):
             raise ConfigError("hashing_concurrent_max must be from 1 to 64")
         if not 1 <= self.sessions_per_user_max <= 1000:
             raise ConfigError("sessions_per_user_max must be from 1 to 1000")
+        # Checked now, so a bad file is refused when configuration loads, not when the first user logs in.
+        token_config(self, issuer="craton:check")
+        relying_party(self)
         names = [provider.name for provider in self.oidc_providers]
         if len(names) != len(set(names)):
             raise ConfigError("two OIDC providers share a name")
@@ -182,6 +185,12 @@ class IdentityServices:
             await login.aclose()
 
 
+def relying_party(settings: IdentitySettings) -> RelyingParty:
+    return RelyingParty(
+        rp_id=settings.webauthn_rp_id, rp_name=settings.webauthn_rp_name, origins=settings.webauthn_origins
+    )
+
+
 def token_config(settings: IdentitySettings, issuer: str) -> AccessTokenConfig:
     return AccessTokenConfig(issuer=issuer, audience=ACCESS_TOKEN_AUDIENCE, ttl_s=settings.access_token_ttl_s)
 
@@ -196,9 +205,7 @@ def create_identity_services(
         settings=settings,
         keyring=keyring,
         tokens=AccessTokens(keyring, clock, config),
-        relying_party=RelyingParty(
-            rp_id=settings.webauthn_rp_id, rp_name=settings.webauthn_rp_name, origins=settings.webauthn_origins
-        ),
+        relying_party=relying_party(settings),
         login_ip_limiter=TokenBucketLimiter(settings.login_per_ip, clock),
         login_account_limiter=TokenBucketLimiter(settings.login_per_account, clock),
         api_limiter=TokenBucketLimiter(settings.api_per_principal, clock),

@@ -2,6 +2,11 @@
 
 Loading never writes anything. Every problem (corrupt TOML, unknown key, wrong type, an address
 off loopback without TLS) is a `ConfigError` with a one-line reason.
+
+Identity settings live in the `[identity]` table of `craton.toml` (token and session lifetimes,
+rate limits as `{ burst = N, per_s = R }`, the passkey relying party, and the external identity
+providers as `[[identity.oidc]]` / `[[identity.github]]` tables); their scalar keys may also come
+from `CRATON_IDENTITY_<KEY>` (origins comma-separated). Unknown keys and wrong types are refused.
 """
 
 from __future__ import annotations
@@ -14,12 +19,19 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import platformdirs
 
-from appliance.identity.services import IdentitySettings
+from appliance.identity.auth.oidc import GitHubProviderConfig, OidcProviderConfig
+from appliance.identity.auth.ratelimit import RateLimit
+from appliance.identity.services import IdentitySettings, ProviderSettings
 from appliance.kernel.errors import ConfigError
+from appliance.kernel.structs import Struct
 
 CONFIG_FILE = "craton.toml"
+IDENTITY_TABLE = "identity"
+IDENTITY_ENV_PREFIX = "CRATON_IDENTITY_"
+DEFAULT_HTTP_PORT = 8470
 DEFAULT_HTTP = "127.0.0.1:8470"
 ENV_PREFIX = "CRATON_"
 
@@ -108,12 +120,19 @@ def read_file(data_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
-    return {key: _coerce(key, value, str(path)) for key, value in raw.items()}
+    identity = raw.pop(IDENTITY_TABLE, {})
+    if not isinstance(identity, dict):
+        raise ConfigError(f"{path}: [{IDENTITY_TABLE}] must be a table")
+    found = {key: _coerce(key, value, str(path)) for key, value in raw.items()}
+    found[IDENTITY_TABLE] = identity
+    return found
 
 
 def read_env(env: Mapping[str, str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for name, value in env.items():
+        if name.startswith(IDENTITY_ENV_PREFIX):
+            continue  # read by identity_env
         if name.startswith(ENV_PREFIX) and name != f"{ENV_PREFIX}DATA_DIR":
             key = name.removeprefix(ENV_PREFIX).lower()
             if key in _TYPES:
@@ -132,9 +151,82 @@ def load(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Conf
     merged.update(
         {k: _coerce(k, v, f"--{k.replace('_', '-')}") for k, v in flags.items() if k != "data_dir" and v is not None}
     )
+    identity_raw = {**merged.pop(IDENTITY_TABLE, {}), **identity_env(env)}
+    merged[IDENTITY_TABLE] = identity_settings(identity_raw, http=str(merged.get("http", DEFAULT_HTTP)))
     config = replace(Config(data_dir=data_dir), **merged)
     validate(config)
     return config
+
+
+class _IdentityFile(Struct, frozen=True):
+    """The `[identity]` table as written (every key optional; unknown keys refused)."""
+
+    access_token_ttl_s: int | None = None
+    session_idle_s: int | None = None
+    session_absolute_s: int | None = None
+    session_touch_s: int | None = None
+    sessions_per_user_max: int | None = None
+    hashing_concurrent_max: int | None = None
+    login_per_ip: RateLimit | None = None
+    login_per_account: RateLimit | None = None
+    api_per_principal: RateLimit | None = None
+    webauthn_rp_id: str | None = None
+    webauthn_rp_name: str | None = None
+    webauthn_origins: list[str] | None = None
+    oidc: list[OidcProviderConfig] = msgspec.field(default_factory=list)
+    github: list[GitHubProviderConfig] = msgspec.field(default_factory=list)
+
+
+_IDENTITY_ENV_INTS = frozenset(
+    {
+        "access_token_ttl_s",
+        "session_idle_s",
+        "session_absolute_s",
+        "session_touch_s",
+        "sessions_per_user_max",
+        "hashing_concurrent_max",
+    }
+)
+_IDENTITY_ENV_TEXTS = frozenset({"webauthn_rp_id", "webauthn_rp_name"})
+
+
+def identity_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """`CRATON_IDENTITY_<KEY>` for the scalar identity settings; anything else under the prefix is refused."""
+    found: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(IDENTITY_ENV_PREFIX):
+            continue
+        key = name.removeprefix(IDENTITY_ENV_PREFIX).lower()
+        if key in _IDENTITY_ENV_INTS:
+            if not value.isdigit():
+                raise ConfigError(f"environment {name} must be a whole number, not {value!r}")
+            found[key] = int(value)
+        elif key in _IDENTITY_ENV_TEXTS:
+            found[key] = value
+        elif key == "webauthn_origins":
+            found[key] = [origin.strip() for origin in value.split(",") if origin.strip()]
+        else:
+            known = sorted([*_IDENTITY_ENV_INTS, *_IDENTITY_ENV_TEXTS, "webauthn_origins"])
+            raise ConfigError(f"environment {name}: unknown identity setting (known: {', '.join(known)})")
+    return found
+
+
+def identity_settings(raw: Mapping[str, Any], *, http: str) -> IdentitySettings:
+    """The identity settings from the merged `[identity]` table and environment."""
+    try:
+        parsed = msgspec.convert(dict(raw), _IdentityFile)
+    except msgspec.ValidationError as error:
+        raise ConfigError(f"[{IDENTITY_TABLE}] in {CONFIG_FILE}: {error}") from None
+    values: dict[str, Any] = {
+        field.name: getattr(parsed, field.name)
+        for field in msgspec.structs.fields(parsed)
+        if field.name not in {"oidc", "github", "webauthn_origins"} and getattr(parsed, field.name) is not None
+    }
+    port = split_address(http)[1]
+    origins = parsed.webauthn_origins or [f"http://localhost:{port or DEFAULT_HTTP_PORT}"]
+    providers = [ProviderSettings(oidc=config) for config in parsed.oidc]
+    providers += [ProviderSettings(github=config) for config in parsed.github]
+    return IdentitySettings(**values, webauthn_origins=tuple(origins), oidc_providers=tuple(providers))
 
 
 def validate(config: Config) -> None:
