@@ -7,9 +7,9 @@ API uses, with the `Operator` principal (someone with the data dir is trusted wi
 it, and the audit trail names them as `operator:<login name>`).
 
 It owns: naming a user by e-mail or id (`parse_who`, checked before anything is attached),
-finding and listing accounts, finding the organisation of an API
-key, and rotating the token-signing keys. It must never write to the read model, hash a password,
-choose a user's password, or print anything (the CLI does the talking).
+finding and listing accounts, finding the organisation of an API key, and rotating the
+token-signing keys. It must never act on a data dir another OS user owns, write to the read model,
+hash a password, choose a user's password, or print anything (the CLI does the talking).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from appliance.identity.workflows.sessions import end_user_sessions
 from appliance.identity.workflows.store import USER, IdentityPorts, load_ref
 from appliance.identity.workflows.users import set_user_status
 from appliance.kernel.clock import Clock
-from appliance.kernel.errors import InvalidInput, NotFound
+from appliance.kernel.errors import ConfigError, InvalidInput, NotFound
 from appliance.kernel.ids import OrgId, UserId
 from appliance.runtime.config import Config
 from appliance.runtime.offline import attach, require_initialised
@@ -218,13 +218,30 @@ class Admin:
         return KeyRevocation(api_key_id=api_key_id, org_id=org_id, changed=bool(change.events))
 
 
+def require_data_dir_owner(data_dir: Path, *, euid: int | None = None) -> None:
+    """Refuse to act on a data dir someone else owns (the service runs as its own user).
+
+    A command run as root on the `craton` user's data dir would leave root-owned JetStream files
+    or keys behind, which the appliance could then no longer read or would refuse.
+    """
+    require_initialised(data_dir)
+    owner = data_dir.stat().st_uid
+    me = os.geteuid() if euid is None else euid
+    if owner != me:
+        raise ConfigError(
+            f"{data_dir} belongs to uid {owner}, not to this user ({me}); run craton admin as its owner "
+            f"(for example `sudo -u '#{owner}' craton admin …`) so that nothing it writes changes hands"
+        )
+
+
 async def with_admin(config: Config, work: Callable[[Admin], Awaitable[T]]) -> T:
     """Attach to the data dir (running appliance or not), run `work`, detach."""
+    require_data_dir_owner(config.data_dir)
     async with attach(config.data_dir, exclusive=False, nats_binary=config.nats_binary) as attached:
         ports = IdentityPorts(store=attached.store, sessions=attached.sessions, clock=SystemClock(), ids=Uuid7Ids())
         return await work(Admin(ports=ports, principal=operator()))
 
 
 def rotate_keys_of(config: Config) -> Rotation:
-    require_initialised(config.data_dir)
+    require_data_dir_owner(config.data_dir)
     return rotate_keys(config.data_dir, config.identity, SystemClock())

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from appliance.identity.admin_cli import render_users
-from appliance.identity.admin_ops import parse_who
-from appliance.kernel.errors import InvalidInput
+from appliance.identity.admin_ops import parse_who, require_data_dir_owner
+from appliance.kernel.errors import ConfigError, InvalidInput
 from appliance.kernel.ids import UserId
 from appliance.runtime.cli import build_parser
 from tests.e2e.harness import run_cli
@@ -95,3 +95,15 @@ def test_the_listing_has_a_header_and_one_line_per_user() -> None:
     assert len(rows) == 2
     assert rows[1].split()[:2] == ["ada@example.org", "Ada"]
     assert rows[1].endswith("active    yes   2026-11-28T19:00:00  u1")
+
+
+def test_a_data_dir_of_another_os_user_is_refused(tmp_path) -> None:
+    """Acting as someone other than the data dir's owner is refused with the fix in the message."""
+    (tmp_path / "nats").mkdir()  # an initialised data dir, as far as the check can tell
+    owner = tmp_path.stat().st_uid
+    require_data_dir_owner(tmp_path, euid=owner)
+    with pytest.raises(ConfigError, match=rf"belongs to uid {owner}, not to this user \({owner + 1}\)") as refused:
+        require_data_dir_owner(tmp_path, euid=owner + 1)
+    assert f"sudo -u '#{owner}' craton admin" in refused.value.message
+    with pytest.raises(ConfigError, match="holds no appliance data"):
+        require_data_dir_owner(tmp_path / "elsewhere", euid=owner)
