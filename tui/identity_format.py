@@ -104,8 +104,11 @@ _PROBLEM_WORDING = {
     401: ("refused (401)", ""),
     403: ("not allowed (403)", ""),
     404: ("not found (404)", " — it may have been removed, or it is not yours to see"),
-    409: ("conflict (409)", " — reload and try again"),
+    409: ("refused (409)", ""),
 }
+# A 409 is either a rule (last Owner, own account) or a race with another change; only a race is
+# worth retrying, and the problem's code says which.
+_RETRYABLE_CODES = frozenset({"concurrency_conflict", "conflict"})
 
 
 def describe_error(error: TuiError) -> str:
@@ -120,4 +123,6 @@ def describe_error(error: TuiError) -> str:
     if wording is None:
         return clean(error.message, 300)
     intro, advice = wording
+    if error.status == 409 and error.code in _RETRYABLE_CODES:
+        intro, advice = "conflict (409)", " — it changed meanwhile; reload and try again"
     return f"{intro}: {detail}{advice}"

@@ -133,6 +133,14 @@ def test_audit_summary_shows_a_few_scalar_fields_cleaned_and_bounded() -> None:
             "not found (404): gone — it may have been removed, or it is not yours to see",
         ),
         (ApplianceProblem("GET x: HTTP 429", status=429, retry_after_s=9), "too many requests (429); retry after 9 s"),
+        (
+            ApplianceProblem("x", status=409, code="precondition_failed", detail="last Owner"),
+            "refused (409): last Owner",
+        ),
+        (
+            ApplianceProblem("x", status=409, code="concurrency_conflict", detail="raced"),
+            "conflict (409): raced — it changed meanwhile; reload and try again",
+        ),
         (ApplianceProblem("GET x: HTTP 500 boom", status=500), "GET x: HTTP 500 boom"),
         (ApplianceUnreachable("GET x: ConnectError"), "GET x: ConnectError"),
     ],

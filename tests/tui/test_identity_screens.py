@@ -163,7 +163,7 @@ async def test_the_last_owner_refusal_and_a_vanished_org_are_shown_in_words(run:
     await run.pilot.press("enter")
     members = await run.shown(MembersScreen)
     await run.act(members, "x", "y", reloads=False)
-    assert notice(run) == "✘ conflict (409): the last Owner cannot leave — reload and try again"
+    assert notice(run) == "✘ refused (409): the last Owner cannot leave"
     run.identity.route(
         "GET", f"/api/v1/orgs/{ORG_ID}/members", lambda _: problem(404, "Not Found", "organisation not found", "x")
     )
