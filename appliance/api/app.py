@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -23,10 +23,22 @@ from appliance.api.health import HealthController
 from appliance.api.observe import RequestObserver
 from appliance.api.problems import EXCEPTION_HANDLERS
 from appliance.api.services import Services
+from appliance.kernel.errors import InvalidInput
 from appliance.kernel.ids import TypedId
 from appliance.kernel.structs import decode_typed_id
 
 REQUEST_BODY_BYTES_MAX = 1_048_576
+
+
+class BoundedRequest(Request[Any, Any, Any]):
+    """A request whose JSON body is refused as `InvalidInput` when nested too deeply to decode
+    (msgspec stops at the interpreter's recursion limit), instead of failing as a 500."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            raise InvalidInput("the JSON body is nested too deeply") from None
 
 
 def create_litestar(services: Services, route_handlers: Sequence[Any]) -> Litestar:
@@ -37,6 +49,7 @@ def create_litestar(services: Services, route_handlers: Sequence[Any]) -> Litest
             **AUTH_DEPENDENCIES,
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=BoundedRequest,
         request_max_body_size=REQUEST_BODY_BYTES_MAX,
         type_decoders=[(lambda t: isinstance(t, type) and issubclass(t, TypedId), decode_typed_id)],
         openapi_config=OpenAPIConfig(

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
@@ -197,6 +198,9 @@ class Appliance:
     async def _start_http(self, sock: Any) -> None:
         assert self.services is not None
         app = create_app(self.services, route_handlers())
+        # Accepted connections inherit this: without it a response written as headers then body
+        # waits for the client's delayed ACK (about 40 ms on Linux) on every keep-alive request.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         tls: dict[str, Any] = {}
         if self.config.tls_cert and self.config.tls_key:
             tls = {"ssl_certfile": str(self.config.tls_cert), "ssl_keyfile": str(self.config.tls_key)}

@@ -78,7 +78,7 @@ class OAuthController(Controller):
         operation_id="oauthAuthorize",
         summary="Start a sign-in (or, with a user's bearer token, a link) at an identity provider",
         responses={
-            **problem_responses(401, 404, 429, 502, 503),
+            **problem_responses(400, 401, 404, 429, 502, 503),
             302: ResponseSpec(
                 data_container=None, description="With redirect=true: to the provider", generate_examples=False
             ),
