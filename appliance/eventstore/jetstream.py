@@ -23,6 +23,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import api as js_api
 
+from appliance.eventstore.kv_mirror import SessionMirror
 from appliance.eventstore.port import (
     ORG_STREAM_PREFIX,
     PLATFORM_STREAM,
@@ -338,6 +339,15 @@ class KvSessionStore:
         self._js = client.jetstream(timeout=PUBLISH_TIMEOUT_S)
         self._clock = clock
         self._kv: Any = None
+        self._mirror = SessionMirror(clock, lambda: bool(client.is_connected))
+
+    async def start_mirror(self) -> None:
+        """Serve reads from an in-process mirror fed by the bucket's watch (see `kv_mirror`)."""
+        kv = await self._bucket()
+        self._mirror.start(lambda: kv.watch(">", include_history=False))
+
+    async def close(self) -> None:
+        await self._mirror.stop()
 
     async def _bucket(self) -> Any:
         if self._kv is None:
@@ -355,18 +365,28 @@ class KvSessionStore:
         if remaining_s < 1:
             raise InvalidInput("session already expired")
         await self._bucket()
-        subject = f"$KV.{SESSION_BUCKET}.{record.user_id}.{record.session_id}"
-        await _call(self._js.publish(subject, to_json(record), msg_ttl=max(1, int(remaining_s))))
+        key = f"{record.user_id}.{record.session_id}"
+        ack = await _call(
+            self._js.publish(f"$KV.{SESSION_BUCKET}.{key}", to_json(record), msg_ttl=max(1, int(remaining_s)))
+        )
+        self._mirror.apply(key, int(ack.seq), record)
 
     async def get(self, user_id: UserId, session_id: SessionId) -> SessionRecord | None:
+        key = f"{user_id}.{session_id}"
+        known, mirrored = self._mirror.lookup(key)
+        if known:
+            return mirrored if mirrored is not None and mirrored.expires_at > self._clock.now() else None
         kv = await self._bucket()
         try:
-            entry = await kv.get(f"{user_id}.{session_id}")
+            entry = await kv.get(key)
         except nats.js.errors.KeyNotFoundError:
             return None
         except (nats.errors.Error, OSError) as error:
             raise Unavailable(f"session store read failed: {type(error).__name__}") from None
-        return self._live(entry.value)
+        record = self._live(entry.value)
+        if record is not None:
+            self._mirror.apply(key, int(entry.revision), record)
+        return record
 
     def _live(self, value: bytes | None) -> SessionRecord | None:
         if not value:
@@ -390,23 +410,32 @@ class KvSessionStore:
         if remaining_s < 1:
             return False
         await self._bucket()
-        subject = f"$KV.{SESSION_BUCKET}.{record.user_id}.{record.session_id}"
+        key = f"{record.user_id}.{record.session_id}"
         headers = {"Nats-Expected-Last-Subject-Sequence": str(expected_revision)}
         try:
-            await self._js.publish(subject, to_json(record), headers=headers, msg_ttl=max(1, int(remaining_s)))
+            ack = await self._js.publish(
+                f"$KV.{SESSION_BUCKET}.{key}", to_json(record), headers=headers, msg_ttl=max(1, int(remaining_s))
+            )
         except nats.js.errors.APIError as error:
             if error.err_code in _WRONG_LAST_SEQUENCE:
                 return False
             raise Unavailable(f"session store refused the write: {error.description}") from None
         except (nats.errors.Error, OSError) as error:
             raise Unavailable(f"session store write failed: {type(error).__name__}") from None
+        self._mirror.apply(key, int(ack.seq), record)
         return True
 
     async def delete(self, user_id: UserId, session_id: SessionId) -> bool:
         existed = await self.get(user_id, session_id) is not None
-        kv = await self._bucket()
-        await _call(kv.purge(f"{user_id}.{session_id}"))
+        await self._purge(f"{user_id}.{session_id}")
         return existed
+
+    async def _purge(self, key: str) -> None:
+        """What `kv.purge` does, keeping the revision so the mirror can order it."""
+        await self._bucket()
+        headers = {"KV-Operation": "PURGE", "Nats-Rollup": "sub"}
+        ack = await _call(self._js.publish(f"$KV.{SESSION_BUCKET}.{key}", b"", headers=headers))
+        self._mirror.apply(key, int(ack.seq), None)
 
     async def list_for_user(self, user_id: UserId) -> list[SessionRecord]:
         kv = await self._bucket()
@@ -423,7 +452,7 @@ class KvSessionStore:
         kv = await self._bucket()
         live = await self.list_for_user(user_id)
         for key in await self._keys(kv, user_id):
-            await _call(kv.purge(key))
+            await self._purge(key)
         return len(live)
 
     async def _keys(self, kv: Any, user_id: UserId) -> list[str]:

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import apsw
+
 from appliance.eventstore.port import OneTimeStore
 from appliance.identity.auth.keys import Keyring, keys_dir_for
 from appliance.identity.auth.oidc import FederatedLogin, GitHubProviderConfig, OidcProviderConfig, build_login
@@ -39,6 +41,7 @@ from appliance.identity.auth.ratelimit import (
 )
 from appliance.identity.auth.tokens import TTL_S_DEFAULT, AccessTokenConfig, AccessTokens
 from appliance.identity.auth.webauthn import RelyingParty
+from appliance.identity.projections.users_query import UserCards
 from appliance.kernel.clock import Clock
 from appliance.kernel.errors import ConfigError, invariant
 from appliance.kernel.structs import Struct
@@ -179,6 +182,7 @@ class IdentityServices:
     session_locks: KeyedLocks
     pending: OneTimeStore  # passkey challenges and OIDC logins in flight (NATS KV)
     federated: dict[str, FederatedLogin]
+    user_cards: UserCards  # what every authenticated request reads about its user
 
     async def aclose(self) -> None:
         for login in self.federated.values():
@@ -196,7 +200,13 @@ def token_config(settings: IdentitySettings, issuer: str) -> AccessTokenConfig:
 
 
 def create_identity_services(
-    data_dir: Path, clock: Clock, settings: IdentitySettings, *, issuer: str, pending: OneTimeStore
+    data_dir: Path,
+    clock: Clock,
+    settings: IdentitySettings,
+    *,
+    issuer: str,
+    pending: OneTimeStore,
+    db: apsw.Connection,
 ) -> IdentityServices:
     """Open (or create) the keyring under `data_dir/secrets/jwt` and build the shared services."""
     config = token_config(settings, issuer)
@@ -213,4 +223,5 @@ def create_identity_services(
         session_locks=KeyedLocks(),
         pending=pending,
         federated={provider.name: build_login(provider.config, clock=clock) for provider in settings.oidc_providers},
+        user_cards=UserCards(db),
     )

@@ -127,12 +127,16 @@ class Appliance:
         instance, self.setup_token = await ensure_initialised(
             store, data_dir=data_dir, name=self.config.instance_name, ids=ids, clock=clock
         )
+        sessions = KvSessionStore(client, clock)
+        await sessions.start_mirror()
+        self._undo.append(sessions.close)
         identity = create_identity_services(
             data_dir,
             clock,
             self.config.identity,
             issuer=f"craton:{instance.instance_id}",
             pending=KvOneTimeStore(client),
+            db=db,
         )
         self._undo.append(identity.aclose)
         if instance.setup_spent and await setup_user_registered(store, instance):
@@ -149,7 +153,7 @@ class Appliance:
             clock=clock,
             ids=ids,
             store=store,
-            sessions=KvSessionStore(client, clock),
+            sessions=sessions,
             db=db,
             projector=projector,
             metrics=metrics,

@@ -18,12 +18,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from appliance.api.auth import Principal, require_instance_admin
+from appliance.api.auth import Principal, require_instance_admin, require_user
 from appliance.api.services import Services
 from appliance.identity.domain.ids import PasskeyId
 from appliance.identity.domain.session import SessionEndReason
 from appliance.identity.http.auth import Name, Password, session_principal
 from appliance.identity.http.auth_common import client_of, ports_of, problem_responses, settled
+from appliance.identity.projections.users_query import UserCard
 from appliance.identity.workflows.passkeys import remove_passkey
 from appliance.identity.workflows.sessions import end_user_sessions
 from appliance.identity.workflows.users import (
@@ -97,11 +98,8 @@ class SessionsEnded(Struct, frozen=True):
     ended: int
 
 
-def _me(services: Services, row: UserRow) -> MeView:
-    links = services.db.execute(
-        "SELECT provider, subject, email, linked_at FROM user_identities WHERE user_id = ? ORDER BY linked_at",
-        (str(row.user_id),),
-    ).fetchall()
+def _me(card: UserCard) -> MeView:
+    row = card.row
     return MeView(
         user_id=str(row.user_id),
         email=row.email,
@@ -110,13 +108,8 @@ def _me(services: Services, row: UserRow) -> MeView:
         has_password=row.has_password,
         created_at=row.created_at,
         identities=[
-            IdentityLink(
-                provider=str(p),
-                subject=str(s),
-                email=None if e is None else str(e),
-                linked_at=datetime.fromisoformat(str(at)),
-            )
-            for p, s, e, at in links
+            IdentityLink(provider=link.provider, subject=link.subject, email=link.email, linked_at=link.linked_at)
+            for link in card.identities
         ],
     )
 
@@ -130,6 +123,13 @@ def _user_view(row: UserRow) -> UserView:
         instance_admin=row.instance_admin,
         created_at=row.created_at,
     )
+
+
+def _card(services: Services, user_id: UserId) -> UserCard:
+    card = services.identity.user_cards.get(user_id)
+    if card is None:
+        raise NotFound("user not found")
+    return card
 
 
 def _existing(services: Services, user_id: UserId) -> UserRow:
@@ -150,8 +150,7 @@ class UsersController(Controller):
         sync_to_thread=False,
     )
     def me(self, services: NamedDependency[Services], principal: NamedDependency[Principal]) -> MeView:
-        acting, _ = session_principal(principal)
-        return _me(services, _existing(services, acting.user_id))
+        return _me(_card(services, require_user(principal)))
 
     @patch(
         operation_id="updateMe",
@@ -164,7 +163,7 @@ class UsersController(Controller):
         acting, _ = session_principal(principal)
         change = await change_display_name(ports_of(services), acting, acting.user_id, data.display_name)
         await settled(services, change.appended)
-        return _me(services, _existing(services, acting.user_id))
+        return _me(_card(services, acting.user_id))
 
     @post(
         "/password",

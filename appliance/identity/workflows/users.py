@@ -1,7 +1,6 @@
-"""Accounts: what the API reads about users (the `users` read model) and the workflows that change one.
+"""Accounts: the workflows that change one (reads are in `projections.users_query`, re-exported here).
 
-Reads come from the read model (`users`, `user_passkeys`, `user_identities`, projected by
-`projections/users.py`); writes load the user aggregate, let `decide_user` decide, append, and
+Writes load the user aggregate, let `decide_user` decide, append, and
 then carry out what the domain's `session_sweep` says a change means for live sessions: disabling
 a user ends all their sessions, a new password or a removed passkey ends all but the current one.
 `set_user_status` is also what `craton admin users disable|enable` calls, with an `Operator`.
@@ -12,13 +11,7 @@ This module must never hash a password on the event loop or decide a rule itself
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-
-import apsw
 
 from appliance.eventstore.port import AppendResult
 from appliance.eventstore.workflow import Outcome
@@ -29,92 +22,20 @@ from appliance.identity.domain.principals import Generated, Principal
 from appliance.identity.domain.session import session_sweep
 from appliance.identity.domain.user_commands import ChangeDisplayName, ChangePassword, DisableUser, EnableUser
 from appliance.identity.domain.user_state import UserState
+from appliance.identity.projections.users_query import (
+    USERS_PAGE_MAX,
+    UserRow,
+    UsersPage,
+    list_users,
+    user_row,
+)
 from appliance.identity.services import IdentityServices
 from appliance.identity.workflows.login import password_text
 from appliance.identity.workflows.sessions import ClientInfo, end_user_sessions
 from appliance.identity.workflows.store import NOTHING_GENERATED, USER, IdentityPorts, execute, load_ref
 from appliance.kernel.envelope import DomainEvent
-from appliance.kernel.errors import InvalidInput, NotFound, Unauthenticated
+from appliance.kernel.errors import NotFound, Unauthenticated
 from appliance.kernel.ids import SessionId, UserId
-from appliance.kernel.structs import Struct
-
-USERS_PAGE_MAX = 200
-CURSOR_CHARS_MAX = 64
-
-
-class UserRow(Struct, frozen=True):
-    user_id: UserId
-    email: str
-    display_name: str
-    active: bool
-    instance_admin: bool
-    has_password: bool
-    created_at: datetime
-
-
-_COLUMNS = "user_id, email, display_name, status, instance_admin, has_password, created_at"
-
-
-def _row(row: Sequence[object]) -> UserRow:
-    user_id, email, display_name, status, instance_admin, has_password, created_at = row
-    return UserRow(
-        user_id=UserId.parse(user_id),
-        email=str(email),
-        display_name=str(display_name),
-        active=status == "active",
-        instance_admin=bool(instance_admin),
-        has_password=bool(has_password),
-        created_at=datetime.fromisoformat(str(created_at)),
-    )
-
-
-def user_row(db: apsw.Connection, user_id: UserId) -> UserRow | None:
-    row = db.execute(f"SELECT {_COLUMNS} FROM users WHERE user_id = ?", (str(user_id),)).fetchone()  # noqa: S608 - fixed columns
-    return None if row is None else _row(row)
-
-
-def active_user_row(db: apsw.Connection, user_id: UserId) -> UserRow:
-    """The signed-in user's row; a disabled or unknown account is `Unauthenticated`."""
-    row = user_row(db, user_id)
-    if row is None or not row.active:
-        raise Unauthenticated("this account is disabled or no longer exists")
-    return row
-
-
-class UsersPage(Struct, frozen=True):
-    users: list[UserRow]
-    next_cursor: str | None
-
-
-def encode_cursor(user_id: UserId) -> str:
-    return base64.urlsafe_b64encode(user_id.bytes).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> UserId:
-    """An opaque cursor from a previous page; anything else is `InvalidInput`."""
-    if len(cursor) > CURSOR_CHARS_MAX:
-        raise InvalidInput("cursor is not one this appliance made", field="cursor")
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidInput("cursor is not one this appliance made", field="cursor") from None
-    if len(raw) != 16:
-        raise InvalidInput("cursor is not one this appliance made", field="cursor")
-    return UserId.from_int(int.from_bytes(raw, "big"))
-
-
-def list_users(db: apsw.Connection, *, cursor: str | None, limit: int) -> UsersPage:
-    """Users in the order they were created (ids are UUIDv7), a page at a time."""
-    if not 1 <= limit <= USERS_PAGE_MAX:
-        raise InvalidInput(f"limit must be from 1 to {USERS_PAGE_MAX}", field="limit")
-    after = "" if cursor is None else str(decode_cursor(cursor))
-    rows = db.execute(
-        f"SELECT {_COLUMNS} FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?",  # noqa: S608 - fixed columns
-        (after, limit + 1),
-    ).fetchall()
-    users = [_row(row) for row in rows[:limit]]
-    next_cursor = encode_cursor(users[-1].user_id) if len(rows) > limit else None
-    return UsersPage(users=users, next_cursor=next_cursor)
 
 
 @dataclass(frozen=True)
@@ -186,3 +107,17 @@ async def change_password(
     password_hash = await identity.hashing.hash(normalised)
     command = ChangePassword(user_id=user_id, password_hash=password_hash)
     return await run_user_command(ports, principal, command, user_id, current_session=current_session)
+
+
+__all__ = [
+    "USERS_PAGE_MAX",
+    "UserChange",
+    "UserRow",
+    "UsersPage",
+    "change_display_name",
+    "change_password",
+    "list_users",
+    "run_user_command",
+    "set_user_status",
+    "user_row",
+]
