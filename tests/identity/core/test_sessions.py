@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from appliance.eventstore.jetstream import KvSessionStore, connect
+from appliance.kernel.ids import UserId
+from appliance.runtime.system import SystemClock
+
 from .harness import (
     OWNER_EMAIL,
     PASSWORD,
@@ -249,3 +253,24 @@ async def test_absolute_timeout_ends_even_a_busy_session(start: Starter) -> None
         refresh_token = reply.json()["refresh_token"]
     running.clock.advance(290)  # 2030 s after sign-in
     assert_problem(await running.http.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token}), 401)
+
+
+async def test_sessions_ended_by_another_process_stop_their_tokens(running: Running) -> None:
+    """What `craton admin sessions revoke` does from another process (deleting the user's sessions in NATS
+    KV over its own connection) reaches the running appliance: the token is refused once the bucket's
+    change feed delivers it."""
+    owner = await bootstrap(running)
+    assert (await running.http.get("/api/v1/users/me", headers=owner.auth)).status_code == 200
+    supervisor = running.appliance.supervisor
+    assert supervisor is not None
+    client = await connect(supervisor.url, user=supervisor.user, password=supervisor.password)
+    try:
+        assert await KvSessionStore(client, SystemClock()).delete_all_for_user(UserId.parse(owner.user_id)) == 1
+    finally:
+        await client.close()
+    for _ in range(500):
+        reply = await running.http.get("/api/v1/users/me", headers=owner.auth)
+        if reply.status_code == 401:
+            break
+        await asyncio.sleep(0.01)
+    assert_problem(reply, 401)
