@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.identity.http.audit import InstanceAuditController, OrgAuditController
-from appliance.identity.http.audit import InstanceAuditController, OrgAuditController
 from appliance.identity.http.auth import AuthController
 from appliance.identity.http.auth_oauth import OAuthController
 from appliance.identity.http.auth_passkeys import PasskeysController
@@ -17,10 +16,6 @@ from appliance.identity.http.orgs_apikeys import ApiKeysController
 from appliance.identity.http.orgs_invites import InvitesController
 from appliance.identity.http.orgs_members import MembersController
 from appliance.identity.http.password_reset import PasswordResetController
-from appliance.identity.http.orgs import OrgsController
-from appliance.identity.http.orgs_apikeys import ApiKeysController
-from appliance.identity.http.orgs_invites import InvitesController
-from appliance.identity.http.orgs_members import MembersController
 from appliance.identity.http.users import AdminUsersController, UsersController
 from appliance.identity.projections.audit import AuditProjection
 from appliance.identity.projections.orgs import OrgsProjection
