@@ -30,6 +30,7 @@ from appliance.eventstore import binary
 from appliance.eventstore.jetstream import JetStreamEventStore, KvOneTimeStore, KvSessionStore, connect
 from appliance.eventstore.port import PLATFORM_STREAM
 from appliance.eventstore.supervisor import NatsSupervisor, port_is_free
+from appliance.eventstore.timed import TimedEventStore
 from appliance.identity.services import create_identity_services
 from appliance.instance.service import ensure_initialised, setup_token_path, setup_user_registered
 from appliance.kernel.clock import Clock
@@ -116,7 +117,9 @@ class Appliance:
         clock: Clock = self._clock or system_clock
         started_at = clock.now()
         nats_status, client = await self._start_nats(nats_binary, system_clock)
-        store = JetStreamEventStore(client)
+        metrics = Metrics()
+        jetstream = JetStreamEventStore(client)
+        store = TimedEventStore(jetstream, metrics.append_seconds.observe)
         db = connect_db(data_dir / READMODEL_FILE)
         self._undo.append(_async(db.close))
         migrate(db)
@@ -144,7 +147,6 @@ class Appliance:
         host, port = sock.getsockname()[:2]
         scheme = "https" if self.config.tls_cert else "http"
         self.url = f"{scheme}://{host}:{port}" if ":" not in host else f"{scheme}://[{host}]:{port}"
-        metrics = Metrics()
         self.services = Services(
             version=__version__,
             data_dir=data_dir,
@@ -158,7 +160,7 @@ class Appliance:
             projector=projector,
             metrics=metrics,
             nats=nats_status,
-            probe_writable=store.probe_writable,
+            probe_writable=jetstream.probe_writable,
             logs=buffer,
             identity=identity,
             projection_lag_threshold=self.config.projection_lag_threshold,

@@ -120,6 +120,24 @@ async def test_metrics_use_route_templates(client: httpx.AsyncClient) -> None:
     assert "craton_event_append_duration_seconds" in text
 
 
+def append_count(metrics_text: str) -> float:
+    line = next(
+        line for line in metrics_text.splitlines() if line.startswith("craton_event_append_duration_seconds_count")
+    )
+    return float(line.split()[-1])
+
+
+async def test_event_append_latency_is_measured(client: httpx.AsyncClient, token: str) -> None:
+    """Every acknowledged append is observed in the append-latency histogram."""
+    before = append_count((await client.get("/metrics")).text)
+    assert before >= 1  # the instance record written on first start
+    response = await client.patch(
+        "/api/v1/instance", json={"name": "timed"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200
+    assert append_count((await client.get("/metrics")).text) == before + 1
+
+
 async def test_openapi_page_has_no_external_assets(client: httpx.AsyncClient) -> None:
     """The /schema page works air-gapped: no script, stylesheet, font or image from elsewhere."""
     page = await client.get("/schema")
