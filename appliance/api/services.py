@@ -7,7 +7,7 @@ ports and small status providers, never the composition logic itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,4 +50,3 @@ class Services:
     logs: Any  # appliance.runtime.logs.LogBuffer (read-only use)
     identity: IdentityServices
     projection_lag_threshold: int = 1000
-    extras: dict[str, Any] = field(default_factory=dict)

@@ -4,7 +4,6 @@ for domain purposes."""
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime
 
 import uuid_utils
@@ -25,7 +24,3 @@ class Uuid7Ids:
 
     def new(self, kind: type[IdT]) -> IdT:
         return kind(bytes=uuid_utils.uuid7().bytes)
-
-
-def new_uuid7() -> uuid.UUID:
-    return uuid.UUID(bytes=uuid_utils.uuid7().bytes)
