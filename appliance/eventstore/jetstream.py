@@ -1,9 +1,9 @@
-"""The JetStream adapters of the event store and session store ports (nats-py).
+"""The JetStream adapter of the event store port (nats-py).
 
 Streams are file-backed (the server runs with `sync_interval: always`), refuse deletes and purges
 (the event log is the source of truth), and de-duplicate by `Nats-Msg-Id` = the id of a commit's
-first event. Optimistic concurrency uses `Nats-Expected-Last-Subject-Sequence`. Sessions live in
-a KV bucket where every entry carries a per-message TTL equal to the session's remaining life.
+first event. Optimistic concurrency uses `Nats-Expected-Last-Subject-Sequence`. The KV-backed
+session and one-time stores are in `appliance.eventstore.kv`.
 
 This module must never decide anything about the domain: it stores and reads commits.
 """
@@ -23,25 +23,19 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import api as js_api
 
-from appliance.eventstore.kv_mirror import SessionMirror
 from appliance.eventstore.port import (
     ORG_STREAM_PREFIX,
     PLATFORM_STREAM,
     SUBSCRIBE_BATCH_MAX,
     AggregateHistory,
     AppendResult,
-    SessionRecord,
     StoredCommit,
     StreamInfo,
-    VersionedSession,
-    check_one_time_key,
     stream_of,
     stream_subjects,
 )
-from appliance.kernel.clock import Clock
 from appliance.kernel.envelope import Commit
-from appliance.kernel.errors import ConcurrencyConflict, InvalidInput, InvariantViolation, Unavailable
-from appliance.kernel.ids import SessionId, UserId
+from appliance.kernel.errors import ConcurrencyConflict, InvalidInput, Unavailable
 from appliance.kernel.structs import from_json, to_json
 
 log = logging.getLogger("appliance.eventstore")
@@ -53,12 +47,7 @@ LOAD_TIMEOUT_S = 10.0
 SUBSCRIPTION_HEARTBEAT_S = 1.0  # a lost consumer (server restart) is noticed and rebuilt quickly
 DUPLICATE_WINDOW_S = 120.0
 HEALTH_STREAM = "CRATON_HEALTH"
-SESSION_BUCKET = "craton_sessions"
-SESSION_BUCKET_TTL_S = 90 * 24 * 3600  # an upper bound; each entry carries its own TTL
-ONE_TIME_BUCKET = "craton_pending"
-ONE_TIME_BUCKET_TTL_S = 3600  # an upper bound; each record carries its own TTL
-ONE_TIME_VALUE_BYTES_MAX = 16_384
-_WRONG_LAST_SEQUENCE = (10071, 10164)
+WRONG_LAST_SEQUENCE_CODES = (10071, 10164)
 
 
 async def connect(url: str, *, user: str | None, password: str | None) -> NatsClient:
@@ -112,7 +101,7 @@ class JetStreamEventStore:
             deny_delete=True,
             deny_purge=True,
         )
-        await _call(self._js.add_stream(config))
+        await nats_call(self._js.add_stream(config))
         self._known_streams.add(stream)
 
     async def append(self, subject: str, commit: Commit, *, expected_last_sequence: int) -> AppendResult:
@@ -131,7 +120,7 @@ class JetStreamEventStore:
         try:
             ack = await self._js.publish(subject, payload, headers=headers)
         except nats.js.errors.APIError as error:
-            if error.err_code in _WRONG_LAST_SEQUENCE:
+            if error.err_code in WRONG_LAST_SEQUENCE_CODES:
                 return await self._earlier_copy_or_conflict(subject, commit, expected_last_sequence)
             raise Unavailable(f"JetStream refused the append: {error.description}") from None
         except (nats.errors.Error, OSError) as error:
@@ -189,7 +178,7 @@ class JetStreamEventStore:
     async def read(self, stream: str, *, after_sequence: int, limit: int) -> list[StoredCommit]:
         if limit < 1:
             raise InvalidInput("limit must be at least 1")
-        info = await _call(self._js.stream_info(stream))
+        info = await nats_call(self._js.stream_info(stream))
         last = min(int(info.state.last_seq), after_sequence + limit)
         if last <= after_sequence:
             return []
@@ -216,7 +205,7 @@ class JetStreamEventStore:
         async def on_message(msg: Msg) -> None:
             await buffer.put(_decode(stream, msg))
 
-        sub = await _call(
+        sub = await nats_call(
             self._js.subscribe(
                 stream_subjects(stream),
                 stream=stream,
@@ -240,7 +229,7 @@ class JetStreamEventStore:
                 await sub.unsubscribe()
 
     async def streams(self) -> list[StreamInfo]:
-        infos = await _call(self._js.streams_info())
+        infos = await nats_call(self._js.streams_info())
         return sorted(
             (
                 StreamInfo(name=i.config.name, last_sequence=int(i.state.last_seq), messages=int(i.state.messages))
@@ -253,7 +242,7 @@ class JetStreamEventStore:
     async def probe_writable(self) -> None:
         """Write one message to a tiny health stream: proves JetStream can persist right now."""
         if HEALTH_STREAM not in self._known_streams:
-            await _call(
+            await nats_call(
                 self._js.add_stream(
                     js_api.StreamConfig(
                         name=HEALTH_STREAM,
@@ -264,7 +253,7 @@ class JetStreamEventStore:
                 )
             )
             self._known_streams.add(HEALTH_STREAM)
-        await _call(self._js.publish("craton.health", b"ok", timeout=2.0))
+        await nats_call(self._js.publish("craton.health", b"ok", timeout=2.0))
 
     @property
     def connected(self) -> bool:
@@ -323,202 +312,11 @@ def _decode(stream: str, msg: Msg) -> StoredCommit:
     return StoredCommit(stream=stream, subject=msg.subject, sequence=sequence, commit=commit)
 
 
-async def _call(awaitable: Awaitable[Any]) -> Any:
+async def nats_call(awaitable: Awaitable[Any]) -> Any:
+    """Await a NATS request; any NATS failure becomes `Unavailable` (the caller retries or reports)."""
     try:
         return await awaitable
     except nats.js.errors.APIError as error:
         raise Unavailable(f"JetStream API error: {error.description}") from None
     except (nats.errors.Error, OSError) as error:
         raise Unavailable(f"NATS request failed: {type(error).__name__}") from None
-
-
-class KvSessionStore:
-    """Sessions in a NATS KV bucket, key `<user id>.<session id>`, TTL per entry."""
-
-    def __init__(self, client: NatsClient, clock: Clock) -> None:
-        self._js = client.jetstream(timeout=PUBLISH_TIMEOUT_S)
-        self._clock = clock
-        self._kv: Any = None
-        self._mirror = SessionMirror(clock, lambda: bool(client.is_connected))
-
-    async def start_mirror(self) -> None:
-        """Serve reads from an in-process mirror fed by the bucket's watch (see `kv_mirror`)."""
-        kv = await self._bucket()
-        self._mirror.start(lambda: kv.watch(">", include_history=False))
-
-    async def close(self) -> None:
-        await self._mirror.stop()
-
-    async def _bucket(self) -> Any:
-        if self._kv is None:
-            config = js_api.KeyValueConfig(
-                bucket=SESSION_BUCKET,
-                history=1,
-                ttl=SESSION_BUCKET_TTL_S,
-                storage=js_api.StorageType.FILE,
-            )
-            self._kv = await _call(self._js.create_key_value(config))
-        return self._kv
-
-    async def put(self, record: SessionRecord) -> None:
-        remaining_s = (record.expires_at - self._clock.now()).total_seconds()
-        if remaining_s < 1:
-            raise InvalidInput("session already expired")
-        await self._bucket()
-        key = f"{record.user_id}.{record.session_id}"
-        ack = await _call(
-            self._js.publish(f"$KV.{SESSION_BUCKET}.{key}", to_json(record), msg_ttl=max(1, int(remaining_s)))
-        )
-        self._mirror.apply(key, int(ack.seq), record)
-
-    async def get(self, user_id: UserId, session_id: SessionId) -> SessionRecord | None:
-        key = f"{user_id}.{session_id}"
-        known, mirrored = self._mirror.lookup(key)
-        if known:
-            return mirrored if mirrored is not None and mirrored.expires_at > self._clock.now() else None
-        kv = await self._bucket()
-        try:
-            entry = await kv.get(key)
-        except nats.js.errors.KeyNotFoundError:
-            return None
-        except (nats.errors.Error, OSError) as error:
-            raise Unavailable(f"session store read failed: {type(error).__name__}") from None
-        record = self._live(entry.value)
-        if record is not None:
-            self._mirror.apply(key, int(entry.revision), record)
-        return record
-
-    def _live(self, value: bytes | None) -> SessionRecord | None:
-        if not value:
-            return None
-        record = from_json(value, SessionRecord, what="session")
-        return record if record.expires_at > self._clock.now() else None
-
-    async def get_versioned(self, user_id: UserId, session_id: SessionId) -> VersionedSession | None:
-        kv = await self._bucket()
-        try:
-            entry = await kv.get(f"{user_id}.{session_id}")
-        except nats.js.errors.KeyNotFoundError:
-            return None
-        except (nats.errors.Error, OSError) as error:
-            raise Unavailable(f"session store read failed: {type(error).__name__}") from None
-        record = self._live(entry.value)
-        return None if record is None else VersionedSession(record=record, revision=int(entry.revision))
-
-    async def replace(self, record: SessionRecord, *, expected_revision: int) -> bool:
-        remaining_s = (record.expires_at - self._clock.now()).total_seconds()
-        if remaining_s < 1:
-            return False
-        await self._bucket()
-        key = f"{record.user_id}.{record.session_id}"
-        headers = {"Nats-Expected-Last-Subject-Sequence": str(expected_revision)}
-        try:
-            ack = await self._js.publish(
-                f"$KV.{SESSION_BUCKET}.{key}", to_json(record), headers=headers, msg_ttl=max(1, int(remaining_s))
-            )
-        except nats.js.errors.APIError as error:
-            if error.err_code in _WRONG_LAST_SEQUENCE:
-                return False
-            raise Unavailable(f"session store refused the write: {error.description}") from None
-        except (nats.errors.Error, OSError) as error:
-            raise Unavailable(f"session store write failed: {type(error).__name__}") from None
-        self._mirror.apply(key, int(ack.seq), record)
-        return True
-
-    async def delete(self, user_id: UserId, session_id: SessionId) -> bool:
-        existed = await self.get(user_id, session_id) is not None
-        await self._purge(f"{user_id}.{session_id}")
-        return existed
-
-    async def _purge(self, key: str) -> None:
-        """What `kv.purge` does, keeping the revision so the mirror can order it."""
-        await self._bucket()
-        headers = {"KV-Operation": "PURGE", "Nats-Rollup": "sub"}
-        ack = await _call(self._js.publish(f"$KV.{SESSION_BUCKET}.{key}", b"", headers=headers))
-        self._mirror.apply(key, int(ack.seq), None)
-
-    async def list_for_user(self, user_id: UserId) -> list[SessionRecord]:
-        kv = await self._bucket()
-        records: list[SessionRecord] = []
-        for key in await self._keys(kv, user_id):
-            with contextlib.suppress(nats.js.errors.KeyNotFoundError):
-                entry = await kv.get(key)
-                record = self._live(entry.value)
-                if record is not None:
-                    records.append(record)
-        return sorted(records, key=lambda r: r.created_at)
-
-    async def delete_all_for_user(self, user_id: UserId) -> int:
-        kv = await self._bucket()
-        live = await self.list_for_user(user_id)
-        for key in await self._keys(kv, user_id):
-            await self._purge(key)
-        return len(live)
-
-    async def _keys(self, kv: Any, user_id: UserId) -> list[str]:
-        """The user's keys, filtered by the server (nats-py's `keys(filters=…)` scans every key)."""
-        try:
-            watcher = await kv.watch(f"{user_id}.*", ignore_deletes=True, meta_only=True)
-            keys: list[str] = []
-            async for entry in watcher:
-                if entry is None:
-                    break
-                keys.append(entry.key)
-            await watcher.stop()
-        except (nats.errors.Error, OSError) as error:
-            raise Unavailable(f"session store scan failed: {type(error).__name__}") from None
-        return keys
-
-
-class KvOneTimeStore:
-    """Single-use records in a NATS KV bucket: `take` deletes with the revision it read, so only one
-    taker can win, whichever appliance it runs on."""
-
-    def __init__(self, client: NatsClient) -> None:
-        self._js = client.jetstream(timeout=PUBLISH_TIMEOUT_S)
-        self._kv: Any = None
-
-    async def _bucket(self) -> Any:
-        if self._kv is None:
-            config = js_api.KeyValueConfig(
-                bucket=ONE_TIME_BUCKET,
-                history=1,
-                ttl=ONE_TIME_BUCKET_TTL_S,
-                max_value_size=ONE_TIME_VALUE_BYTES_MAX,
-                storage=js_api.StorageType.FILE,
-            )
-            self._kv = await _call(self._js.create_key_value(config))
-        return self._kv
-
-    async def put(self, key: str, value: bytes, *, ttl_s: int) -> None:
-        key = check_one_time_key(key)
-        if not 1 <= ttl_s <= ONE_TIME_BUCKET_TTL_S:
-            raise InvalidInput(f"a one-time record lives 1 to {ONE_TIME_BUCKET_TTL_S} s")
-        if len(value) > ONE_TIME_VALUE_BYTES_MAX:
-            raise InvalidInput(f"a one-time record holds at most {ONE_TIME_VALUE_BYTES_MAX} bytes")
-        kv = await self._bucket()
-        try:
-            await kv.create(key, value, msg_ttl=ttl_s)
-        except nats.js.errors.KeyWrongLastSequenceError:
-            raise InvariantViolation("one-time keys are never reused") from None
-        except (nats.errors.Error, OSError) as error:
-            raise Unavailable(f"one-time store write failed: {type(error).__name__}") from None
-
-    async def take(self, key: str) -> bytes | None:
-        key = check_one_time_key(key)
-        kv = await self._bucket()
-        try:
-            entry = await kv.get(key)
-        except nats.js.errors.NotFoundError:
-            return None
-        except (nats.errors.Error, OSError) as error:
-            raise Unavailable(f"one-time store read failed: {type(error).__name__}") from None
-        try:
-            await kv.delete(key, last=entry.revision)
-        except nats.js.errors.APIError as error:
-            if error.err_code in _WRONG_LAST_SEQUENCE:
-                return None  # someone else took it first
-            raise Unavailable(f"one-time store refused the delete: {error.description}") from None
-        except (nats.errors.Error, OSError) as error:
-            raise Unavailable(f"one-time store delete failed: {type(error).__name__}") from None
-        return bytes(entry.value) if entry.value else None

@@ -11,7 +11,8 @@ raises `ConcurrencyConflict` and writes nothing. Each commit is stored once even
 append is retried (de-duplicated by the first event's id).
 
 Adapters: `memory.InMemoryEventStore` (reference, tests, simulations) and
-`jetstream.JetStreamEventStore` (production). Both pass `tests/eventstore/contract.py`.
+`jetstream.JetStreamEventStore` (production); the KV session and one-time stores are in `kv`.
+Both pass `tests/eventstore/contract.py`.
 """
 
 from __future__ import annotations

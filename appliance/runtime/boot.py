@@ -27,7 +27,8 @@ from appliance.api.app import create_app
 from appliance.api.metrics import Metrics
 from appliance.api.services import NatsStatus, Services
 from appliance.eventstore import binary
-from appliance.eventstore.jetstream import JetStreamEventStore, KvOneTimeStore, KvSessionStore, connect
+from appliance.eventstore.jetstream import JetStreamEventStore, connect
+from appliance.eventstore.kv import KvOneTimeStore, KvSessionStore
 from appliance.eventstore.port import PLATFORM_STREAM
 from appliance.eventstore.supervisor import NatsSupervisor, port_is_free
 from appliance.eventstore.timed import TimedEventStore

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from appliance.eventstore import binary
-from appliance.eventstore.jetstream import JetStreamEventStore, KvSessionStore, connect
+from appliance.eventstore.jetstream import JetStreamEventStore, connect
+from appliance.eventstore.kv import KvSessionStore
 from appliance.eventstore.supervisor import NatsSupervisor, load_or_create_credentials
 from appliance.kernel.errors import ConfigError
 from appliance.runtime.boot import LOCK_FILE

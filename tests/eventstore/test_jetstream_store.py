@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from appliance.eventstore.jetstream import JetStreamEventStore, KvOneTimeStore, KvSessionStore, connect
+from appliance.eventstore.jetstream import JetStreamEventStore, connect
+from appliance.eventstore.kv import KvOneTimeStore, KvSessionStore
 from appliance.eventstore.supervisor import NatsSupervisor
 from appliance.kernel.ids import UserId
 from appliance.runtime.system import SystemClock

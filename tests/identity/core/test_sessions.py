@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from appliance.eventstore.jetstream import KvSessionStore, connect
+from appliance.eventstore.jetstream import connect
+from appliance.eventstore.kv import KvSessionStore
 from appliance.kernel.ids import UserId
 from appliance.runtime.system import SystemClock
 
