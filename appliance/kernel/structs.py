@@ -22,6 +22,8 @@ class Struct(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 def _dec_hook(kind: type, obj: Any) -> Any:
     if isinstance(kind, type) and issubclass(kind, TypedId):
         return kind.parse(obj)
+    # msgspec's hook protocol: NotImplementedError means "not a type this hook knows", and msgspec
+    # turns it into its own "unsupported type" error. It is not a stub.
     raise NotImplementedError(f"no decoder for {kind!r}")
 
 
