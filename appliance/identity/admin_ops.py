@@ -218,13 +218,13 @@ class Admin:
         return KeyRevocation(api_key_id=api_key_id, org_id=org_id, changed=bool(change.events))
 
 
-def require_data_dir_owner(data_dir: Path, *, euid: int | None = None) -> None:
+def require_data_dir_owner(data_dir: Path, *, euid: int | None = None, external_nats: bool = False) -> None:
     """Refuse to act on a data dir someone else owns (the service runs as its own user).
 
     A command run as root on the `craton` user's data dir would leave root-owned JetStream files
     or keys behind, which the appliance could then no longer read or would refuse.
     """
-    require_initialised(data_dir)
+    require_initialised(data_dir, external_nats=external_nats)
     owner = data_dir.stat().st_uid
     me = os.geteuid() if euid is None else euid
     if owner != me:
@@ -236,12 +236,14 @@ def require_data_dir_owner(data_dir: Path, *, euid: int | None = None) -> None:
 
 async def with_admin(config: Config, work: Callable[[Admin], Awaitable[T]]) -> T:
     """Attach to the data dir (running appliance or not), run `work`, detach."""
-    require_data_dir_owner(config.data_dir)
-    async with attach(config.data_dir, exclusive=False, nats_binary=config.nats_binary) as attached:
+    require_data_dir_owner(config.data_dir, external_nats=config.nats_url is not None)
+    async with attach(
+        config.data_dir, exclusive=False, nats_binary=config.nats_binary, nats_url=config.nats_url
+    ) as attached:
         ports = IdentityPorts(store=attached.store, sessions=attached.sessions, clock=SystemClock(), ids=Uuid7Ids())
         return await work(Admin(ports=ports, principal=operator()))
 
 
 def rotate_keys_of(config: Config) -> Rotation:
-    require_data_dir_owner(config.data_dir)
+    require_data_dir_owner(config.data_dir, external_nats=config.nats_url is not None)
     return rotate_keys(config.data_dir, config.identity, SystemClock())

@@ -15,7 +15,9 @@ from appliance.runtime.offline import attach
 
 async def status(config: Config) -> dict[str, Any]:
     path = config.data_dir / READMODEL_FILE
-    async with attach(config.data_dir, exclusive=False, nats_binary=config.nats_binary) as attached:
+    async with attach(
+        config.data_dir, exclusive=False, nats_binary=config.nats_binary, nats_url=config.nats_url
+    ) as attached:
         infos = await attached.store.streams()
     checkpoints: dict[str, tuple[int, int]] = {}
     failed = 0
@@ -42,7 +44,9 @@ async def status(config: Config) -> dict[str, Any]:
 
 async def rebuild(config: Config) -> dict[str, Any]:
     path = config.data_dir / READMODEL_FILE
-    async with attach(config.data_dir, exclusive=True, nats_binary=config.nats_binary) as attached:
+    async with attach(
+        config.data_dir, exclusive=True, nats_binary=config.nats_binary, nats_url=config.nats_url
+    ) as attached:
         replayed = await rebuild_readmodel(attached.store, path, projections())
     db = connect(path)
     try:

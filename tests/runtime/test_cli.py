@@ -106,8 +106,19 @@ def test_external_nats(tmp_path: Path) -> None:
             assert supervisor.password not in nats["url"]
             assert nats["pid"] is None
             assert not (tmp_path / "data" / "nats" / "nats.conf").exists()
+            tools_env = {"CRATON_NATS_URL": url}
+            status = run_cli("projections", "status", "--data-dir", str(tmp_path / "data"), "--json", env=tools_env)
+            assert status.returncode == 0, status.stderr
+            assert json.loads(status.stdout)["appliance_running"] is True
+            users = run_cli("admin", "users", "list", "--data-dir", str(tmp_path / "data"), "--json", env=tools_env)
+            assert users.returncode == 0, users.stderr
         finally:
             assert running.stop() == 0
+        rebuilt = run_cli(
+            "projections", "rebuild", "--data-dir", str(tmp_path / "data"), "--json", env={"CRATON_NATS_URL": url}
+        )
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert json.loads(rebuilt.stdout)["commits_replayed"]["PLATFORM"] >= 1
     finally:
         loop.run_until_complete(supervisor.stop())
         loop.close()
